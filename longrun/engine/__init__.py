@@ -1,0 +1,1 @@
+"""The engine: the registry of operation types, the worker and the handler's Context."""

@@ -1,0 +1,225 @@
+"""The Store interface, cut at domain operations; SQLite and PostgreSQL each implement it whole.
+
+Every write that a worker makes (heartbeat, finish) is fenced by the lease id it got at claim:
+once the lease is lost (reaped, canceled and abandoned, finished), the write raises LeaseLost
+and changes nothing. Every time argument is passed in, so the engine's clock is the only clock.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from longrun.model import (
+    LogEntry,
+    LostWorkerPolicy,
+    Operation,
+    OperationErrorInfo,
+    Progress,
+    Resource,
+    Status,
+)
+
+__all__ = [
+    "Claim",
+    "ListQuery",
+    "NewOperation",
+    "Outcome",
+    "ReapReport",
+    "Store",
+    "SubmitResult",
+    "Tombstone",
+    "Update",
+]
+
+
+@dataclass(frozen=True)
+class NewOperation:
+    """What submit writes: the ACCEPTED (or ON_HOLD) record and the rules the reaper needs."""
+
+    operation: Operation
+    request_hash: str | None = None
+    lost_worker_policy: LostWorkerPolicy = LostWorkerPolicy.RETRY
+    retry_backoff: float = 1.0  # seconds, the base of the exponential backoff
+    timeout: float | None = None  # seconds a handler may run
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """The stored operation; ``created`` is False when an idempotency key found an existing one."""
+
+    operation: Operation
+    created: bool
+    request_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An operation a worker now owns, until ``lease_expires`` unless renewed by heartbeats."""
+
+    operation: Operation
+    lease_id: str
+    lease_expires: datetime
+    timeout: float | None
+    retry_backoff: float
+
+
+@dataclass
+class Update:
+    """What a worker flushes with a heartbeat: the latest progress and what was appended since."""
+
+    percent_complete: float | None = None  # stored as max(old, new) within an attempt
+    progress: Progress | None = None  # replaces the stored progress
+    estimated_completion_time: datetime | None = None
+    logs: list[LogEntry] = field(default_factory=list)
+    errors: list[OperationErrorInfo] = field(default_factory=list)
+    resources: list[Resource] = field(default_factory=list)
+    resource_location: str | None = None
+
+
+@dataclass
+class Outcome(Update):
+    """How an attempt ended: a terminal status, or a retry (``retry_at`` set, back to ACCEPTED)."""
+
+    status: Status = Status.SUCCEEDED
+    result: Any = None
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Filters of a list; ``compartment_ids`` None means every compartment."""
+
+    compartment_ids: Sequence[str] | None = None
+    statuses: Sequence[Status] | None = None
+    operation_types: Sequence[str] | None = None
+    parent_id: str | None = None
+    accepted_after: datetime | None = None  # inclusive
+    accepted_before: datetime | None = None  # exclusive
+    after_id: str | None = None  # the cursor: the last id of the previous page
+    newest_first: bool = True
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """What is left of a purged or deleted operation, so that its id answers 410, not 404."""
+
+    id: str
+    compartment_id: str
+    operation_type: str
+    status: Status
+    purged_at: datetime
+    reason: str
+
+
+@dataclass
+class ReapReport:
+    """What one reaper pass did, by outcome, as lists of operation ids."""
+
+    retried: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    canceled: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(len(x) for x in (self.retried, self.failed, self.held, self.canceled, self.missed))
+
+
+class Store(ABC):
+    """Durable home of operations. Implementations translate driver errors into StoreUnavailable."""
+
+    # lifecycle -------------------------------------------------------------------------------
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (idempotent)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections and background tasks."""
+
+    @abstractmethod
+    async def schema_version(self) -> int:
+        """The highest migration applied."""
+
+    # writes by the service -------------------------------------------------------------------
+    @abstractmethod
+    async def submit(self, new: NewOperation) -> SubmitResult:
+        """Insert the operation, or return the existing one with the same compartment and
+        idempotency key (``created`` False, with that operation's request hash)."""
+
+    @abstractmethod
+    async def request_cancel(self, op_id: str, now: datetime) -> Operation:
+        """ACCEPTED/ON_HOLD → CANCELED; IN_PROGRESS → CANCELING; CANCELING stays.
+        Raises NotFound, or IllegalTransition on a terminal operation."""
+
+    @abstractmethod
+    async def hold(self, op_id: str, now: datetime, reason: str | None = None) -> Operation:
+        """ACCEPTED → ON_HOLD. Raises NotFound or IllegalTransition."""
+
+    @abstractmethod
+    async def release(self, op_id: str, now: datetime) -> Operation:
+        """ON_HOLD → ACCEPTED. Raises NotFound or IllegalTransition."""
+
+    @abstractmethod
+    async def delete(self, op_id: str, now: datetime) -> None:
+        """Remove a terminal operation, leaving a tombstone. Raises NotFound or IllegalTransition."""
+
+    # reads -----------------------------------------------------------------------------------
+    @abstractmethod
+    async def get(self, op_id: str) -> Operation | None:
+        """The operation with its children's ids, or None."""
+
+    @abstractmethod
+    async def get_tombstone(self, op_id: str) -> Tombstone | None:
+        """The tombstone of a purged or deleted operation, or None."""
+
+    @abstractmethod
+    async def list(self, query: ListQuery) -> list[Operation]:
+        """Up to ``query.limit`` operations matching the filters, ordered by id."""
+
+    # the worker ------------------------------------------------------------------------------
+    @abstractmethod
+    async def claim(
+        self,
+        worker_id: str,
+        operation_types: Sequence[str],
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+    ) -> list[Claim]:
+        """Atomically take up to ``limit`` ACCEPTED operations of these types whose ``not_before``
+        has come, oldest first: IN_PROGRESS, leased to ``worker_id``. No two claims overlap."""
+
+    @abstractmethod
+    async def heartbeat(
+        self, op_id: str, lease_id: str, now: datetime, lease_seconds: float, update: Update
+    ) -> Status:
+        """Renew the lease, write the update, advance last_action_time; return the status
+        (CANCELING tells the worker to stop). Raises LeaseLost if the lease is not current."""
+
+    @abstractmethod
+    async def finish(self, op_id: str, lease_id: str, now: datetime, outcome: Outcome) -> Operation:
+        """End the attempt: a terminal status, or back to ACCEPTED with attempt+1 when
+        ``outcome.retry_at`` is set. Raises LeaseLost if the lease is not current."""
+
+    # housekeeping ----------------------------------------------------------------------------
+    @abstractmethod
+    async def reap(self, now: datetime) -> ReapReport:
+        """Handle expired leases by each operation's lost-worker policy, cancel CANCELING
+        operations whose worker is gone, and mark MISSED what passed its deadline unstarted."""
+
+    @abstractmethod
+    async def purge(self, finished_before: datetime, now: datetime, limit: int = 1000) -> int:
+        """Delete up to ``limit`` terminal operations finished before the cutoff, leaving
+        tombstones; return how many."""
+
+    @abstractmethod
+    async def wait_for_change(self, timeout: float) -> bool:
+        """Return True as soon as any operation may have changed (in this process or another),
+        False after ``timeout`` seconds without a change."""
