@@ -1,16 +1,16 @@
 """The one exception tree of longrun; every error the API renders descends from LongrunError.
 
-    LongrunError
-    ├── InvalidInput (400)          ├── IllegalTransition (409)
-    ├── Unauthorized (401)          ├── IdempotencyMismatch (409)
-    ├── Forbidden (403)             ├── Conflict (409)
-    ├── NotFound (404)              ├── PayloadTooLarge (413)
-    ├── MethodNotAllowed (405)      │
-    ├── Gone (410)                  ├── RateLimited (429)
-    ├── ConfigurationError          ├── StoreUnavailable (503)
-    ├── WaitTimeout (408)           ├── InternalError (500)
-    ├── LeaseLost                   └── OperationError (handler-chosen code)
-    └── RetryableError
+LongrunError
+├── InvalidInput (400)          ├── IllegalTransition (409)
+├── Unauthorized (401)          ├── IdempotencyMismatch (409)
+├── Forbidden (403)             ├── Conflict (409)
+├── NotFound (404)              ├── PayloadTooLarge (413)
+├── MethodNotAllowed (405)      │
+├── Gone (410)                  ├── RateLimited (429)
+├── ConfigurationError          ├── StoreUnavailable (503)
+├── WaitTimeout (408)           ├── InternalError (500)
+├── LeaseLost                   └── OperationError (handler-chosen code)
+└── RetryableError
 """
 
 from __future__ import annotations

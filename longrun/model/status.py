@@ -46,7 +46,9 @@ _FINISHED_BY_WORKER = {Status.SUCCEEDED, Status.SUCCEEDED_WITH_WARNINGS, Status.
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     # claim, hold, cancel, deadline passed
-    Status.ACCEPTED: frozenset({Status.IN_PROGRESS, Status.ON_HOLD, Status.CANCELED, Status.MISSED}),
+    Status.ACCEPTED: frozenset(
+        {Status.IN_PROGRESS, Status.ON_HOLD, Status.CANCELED, Status.MISSED}
+    ),
     # release, cancel, deadline passed
     Status.ON_HOLD: frozenset({Status.ACCEPTED, Status.CANCELED, Status.MISSED}),
     # finish, cancel request, lease lost / retryable error (back to ACCEPTED), lost-worker hold

@@ -128,7 +128,9 @@ class ReapReport:
 
     @property
     def total(self) -> int:
-        return sum(len(x) for x in (self.retried, self.failed, self.held, self.canceled, self.missed))
+        return sum(
+            len(x) for x in (self.retried, self.failed, self.held, self.canceled, self.missed)
+        )
 
 
 class Store(ABC):

@@ -1,0 +1,146 @@
+"""Mapping between stored rows (snake_case columns, JSON text, integer µs) and the model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from longrun.model import Operation, Status
+from longrun.model.clock import from_micros, to_micros
+from longrun.model.operation import WireModel
+from longrun.store.base import NewOperation, Tombstone
+
+__all__ = [
+    "INSERT_COLUMNS",
+    "TIME_COLUMNS",
+    "append_sql",
+    "dump_items",
+    "insert_values",
+    "micros",
+    "row_to_operation",
+    "row_to_tombstone",
+]
+
+TIME_COLUMNS = (
+    "estimated_completion_time",
+    "time_accepted",
+    "time_started",
+    "last_action_time",
+    "time_finished",
+    "not_before",
+    "deadline",
+)
+_JSON_COLUMNS = ("input", "progress", "result", "errors", "logs", "resources")
+INSERT_COLUMNS = (
+    "id",
+    "operation_type",
+    "compartment_id",
+    "status",
+    "input",
+    "percent_complete",
+    "progress",
+    "time_accepted",
+    "last_action_time",
+    "parent_id",
+    "attempt",
+    "max_attempts",
+    "not_before",
+    "deadline",
+    "idempotency_key",
+    "request_hash",
+    "lost_worker_policy",
+    "retry_backoff",
+    "timeout",
+)
+
+
+def micros(value: datetime | None) -> int | None:
+    """A datetime as stored (µs since the epoch), None stays None."""
+    return None if value is None else to_micros(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def dump_items(items: Iterable[WireModel]) -> str | None:
+    """A JSON array text of wire objects, or None when there are none (nothing to append)."""
+    parts = [item.model_dump_json(by_alias=True) for item in items]
+    return "[" + ",".join(parts) + "]" if parts else None
+
+
+def append_sql(column: str, param: str) -> str:
+    """SQL that appends the JSON array text ``:param`` to the array in ``column``, without parsing.
+
+    Our arrays are always written as canonical text, so concatenation is exact and cheap."""
+    return (
+        f"CASE WHEN :{param} IS NULL THEN {column} "
+        f"WHEN {column} = '[]' THEN :{param} "
+        f"ELSE substr({column}, 1, length({column}) - 1) || ',' || substr(:{param}, 2) END"
+    )
+
+
+def insert_values(new: NewOperation) -> dict[str, Any]:
+    """The parameters of the INSERT of a new operation."""
+    op = new.operation
+    return {
+        "id": op.id,
+        "operation_type": op.operation_type,
+        "compartment_id": op.compartment_id,
+        "status": op.status.value,
+        "input": _dumps(op.input),
+        "percent_complete": op.percent_complete,
+        "progress": op.progress.model_dump_json(by_alias=True),
+        "time_accepted": micros(op.time_accepted),
+        "last_action_time": micros(op.last_action_time),
+        "parent_id": op.parent_id,
+        "attempt": op.attempt,
+        "max_attempts": op.max_attempts,
+        "not_before": micros(op.not_before),
+        "deadline": micros(op.deadline),
+        "idempotency_key": op.idempotency_key,
+        "request_hash": new.request_hash,
+        "lost_worker_policy": new.lost_worker_policy.value,
+        "retry_backoff": new.retry_backoff,
+        "timeout": new.timeout,
+    }
+
+
+def row_to_operation(row: Mapping[str, Any], children: Sequence[str] = ()) -> Operation:
+    """The Operation of a stored row."""
+    data: dict[str, Any] = {
+        "id": row["id"],
+        "operation_type": row["operation_type"],
+        "compartment_id": row["compartment_id"],
+        "status": Status(row["status"]),
+        "percent_complete": row["percent_complete"],
+        "resource_location": row["resource_location"],
+        "parent_id": row["parent_id"],
+        "attempt": row["attempt"],
+        "max_attempts": row["max_attempts"],
+        "idempotency_key": row["idempotency_key"],
+        "worker_id": row["worker_id"],
+        "version": row["version"],
+        "children": list(children),
+    }
+    for column in TIME_COLUMNS:
+        value = row[column]
+        data[column] = None if value is None else from_micros(value)
+    for column in _JSON_COLUMNS:
+        value = row[column]
+        data[column] = None if value is None else json.loads(value)
+    return Operation.model_validate(data)
+
+
+def row_to_tombstone(row: Mapping[str, Any]) -> Tombstone:
+    """The Tombstone of a stored row."""
+    return Tombstone(
+        id=row["id"],
+        compartment_id=row["compartment_id"],
+        operation_type=row["operation_type"],
+        status=Status(row["status"]),
+        purged_at=from_micros(row["purged_at"]),
+        reason=row["reason"],
+    )

@@ -1,0 +1,511 @@
+"""The SQLite engine: one file, WAL, a group-committing writer thread and a few readers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from longrun.model import (
+    ConfigurationError,
+    IllegalTransition,
+    LeaseLost,
+    LogEntry,
+    LogLevel,
+    LostWorkerPolicy,
+    NotFound,
+    Operation,
+    OperationErrorInfo,
+    Status,
+    backoff_seconds,
+    check_transition,
+)
+from longrun.store import sqlite_sql as q
+from longrun.store.base import (
+    Claim,
+    ListQuery,
+    NewOperation,
+    Outcome,
+    ReapReport,
+    Store,
+    SubmitResult,
+    Tombstone,
+    Update,
+)
+from longrun.store.migrate import load_migrations, split_statements
+from longrun.store.rows import dump_items, insert_values, micros, row_to_operation, row_to_tombstone
+from longrun.store.sqlite_conn import SQLiteConnections, connect
+from longrun.store.transitions import lost_worker_decision, manual_transition
+
+__all__ = ["SQLiteStore"]
+
+
+class SQLiteStore(Store):
+    """Operations in one SQLite file; safe for several processes on one host."""
+
+    engine = "sqlite"
+
+    def __init__(self, path: str | Path, *, change_poll_interval: float = 0.05) -> None:
+        self.path = str(path)
+        self._conns = SQLiteConnections(self.path)
+        self._conns.on_commit = self._notify
+        self._poll = change_poll_interval
+        self._changed = asyncio.Event()
+        self._waiters = 0
+        self._watcher: asyncio.Task[None] | None = None
+        self._watch_conn: sqlite3.Connection | None = None
+        self._watch_lock = threading.Lock()
+
+    # lifecycle -------------------------------------------------------------------------------
+    async def open(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._changed = asyncio.Event()
+        await asyncio.to_thread(self._migrate)
+        self._watch_conn = connect(self.path)
+        self._conns.start()
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+        await asyncio.to_thread(self._conns.close)
+        if self._watch_conn is not None:
+            self._watch_conn.close()
+            self._watch_conn = None
+
+    def _migrate(self) -> None:
+        conn = connect(self.path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+                " name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+            )
+            current = conn.execute(
+                "SELECT coalesce(max(version), 0) FROM schema_version"
+            ).fetchone()[0]
+            migrations = load_migrations("sqlite")
+            if current > len(migrations):
+                raise ConfigurationError(
+                    f"{self.path} has schema version {current}, newer than this longrun knows"
+                )
+            for migration in migrations[current:]:
+                for statement in split_statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, strftime('%s','now') * 1000000)",
+                    (migration.version, migration.name),
+                )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise ConfigurationError(f"cannot open SQLite store {self.path}: {exc}") from exc
+        finally:
+            conn.close()
+
+    async def schema_version(self) -> int:
+        row = await self._conns.read(
+            lambda c: c.execute("SELECT max(version) FROM schema_version").fetchone()
+        )
+        return int(row[0])
+
+    # submit and manual transitions -----------------------------------------------------------
+    async def submit(self, new: NewOperation) -> SubmitResult:
+        values = insert_values(new)
+
+        def job(conn: sqlite3.Connection) -> SubmitResult:
+            if new.operation.idempotency_key is not None:
+                row = conn.execute(q.IDEMPOTENT_LOOKUP, values).fetchone()
+                if row is not None:
+                    return SubmitResult(row_to_operation(row), False, row["request_hash"])
+            conn.execute(q.INSERT, values)
+            return SubmitResult(new.operation, True, new.request_hash)
+
+        return await self._conns.write(job)
+
+    async def request_cancel(self, op_id: str, now: datetime) -> Operation:
+        return await self._manual(op_id, now, "cancel")
+
+    async def hold(self, op_id: str, now: datetime, reason: str | None = None) -> Operation:
+        return await self._manual(op_id, now, "hold", reason)
+
+    async def release(self, op_id: str, now: datetime) -> Operation:
+        return await self._manual(op_id, now, "release")
+
+    async def _manual(
+        self, op_id: str, now: datetime, action: str, reason: str | None = None
+    ) -> Operation:
+        def job(conn: sqlite3.Connection) -> Operation:
+            row = self._must_get(conn, op_id)
+            current = Status(row["status"])
+            target, message = manual_transition(current, action, reason)
+            if target == current:  # cancel of a CANCELING operation: nothing to change
+                return self._with_children(conn, row)
+            new_row = self._set_status(conn, op_id, current, target, now, log=message)
+            return self._with_children(conn, new_row)
+
+        return await self._conns.write(job)
+
+    async def delete(self, op_id: str, now: datetime) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            row = self._must_get(conn, op_id)
+            if not Status(row["status"]).is_terminal:
+                raise IllegalTransition(
+                    f"operation {op_id} is {row['status']}; only a terminal operation can be deleted",
+                    target="status",
+                )
+            self._tombstone(conn, row, now, "deleted")
+
+        await self._conns.write(job)
+
+    # reads -----------------------------------------------------------------------------------
+    async def get(self, op_id: str) -> Operation | None:
+        def job(conn: sqlite3.Connection) -> Operation | None:
+            row = conn.execute(q.GET, (op_id,)).fetchone()
+            return None if row is None else self._with_children(conn, row)
+
+        return await self._conns.read(job)
+
+    async def get_tombstone(self, op_id: str) -> Tombstone | None:
+        row = await self._conns.read(lambda c: c.execute(q.GET_TOMBSTONE, (op_id,)).fetchone())
+        return None if row is None else row_to_tombstone(row)
+
+    async def list(self, query: ListQuery) -> list[Operation]:
+        if query.compartment_ids is not None and not query.compartment_ids:
+            return []
+        sql, params = _list_sql(query)
+
+        def job(conn: sqlite3.Connection) -> list[Operation]:
+            rows = conn.execute(sql, params).fetchall()
+            parents = [r["id"] for r in rows]
+            children: dict[str, list[str]] = {}
+            if parents:
+                marks = ",".join("?" * len(parents))
+                for child in conn.execute(
+                    f"SELECT parent_id, id FROM operations WHERE parent_id IN ({marks}) ORDER BY id",
+                    parents,
+                ):
+                    children.setdefault(child[0], []).append(child[1])
+            return [row_to_operation(r, children.get(r["id"], ())) for r in rows]
+
+        return await self._conns.read(job)
+
+    # the worker ------------------------------------------------------------------------------
+    async def claim(
+        self,
+        worker_id: str,
+        operation_types: Sequence[str],
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+    ) -> list[Claim]:
+        if not operation_types or limit < 1:
+            return []
+        types = {f"t{i}": name for i, name in enumerate(operation_types)}
+        sql = q.CLAIM.format(types=",".join(":" + k for k in types))
+        lease_id = secrets.token_hex(8)
+        expires = now + timedelta(seconds=lease_seconds)
+        params = {
+            **types,
+            "worker_id": worker_id,
+            "lease_id": lease_id,
+            "lease_expires": micros(expires),
+            "now": micros(now),
+            "limit": limit,
+        }
+
+        def job(conn: sqlite3.Connection) -> list[Claim]:
+            rows = sorted(conn.execute(sql, params).fetchall(), key=lambda r: r["id"])
+            return [
+                Claim(row_to_operation(r), lease_id, expires, r["timeout"], r["retry_backoff"])
+                for r in rows
+            ]
+
+        return await self._conns.write(job)
+
+    async def heartbeat(
+        self, op_id: str, lease_id: str, now: datetime, lease_seconds: float, update: Update
+    ) -> Status:
+        fence = {
+            "id": op_id,
+            "lease_id": lease_id,
+            "lease_expires": micros(now + timedelta(seconds=lease_seconds)),
+        }
+        if _is_empty(update):
+            sql, params = q.RENEW + " RETURNING status", fence
+        else:
+            sql, params = q.HEARTBEAT, {**fence, **_update_params(update), "now": micros(now)}
+
+        def job(conn: sqlite3.Connection) -> Status:
+            row = conn.execute(sql, params).fetchone()
+            if row is None:
+                raise LeaseLost(f"lease {lease_id} on {op_id} is no longer current", target=op_id)
+            return Status(row[0])
+
+        return await self._conns.write(job)
+
+    async def finish(self, op_id: str, lease_id: str, now: datetime, outcome: Outcome) -> Operation:
+        def job(conn: sqlite3.Connection) -> Operation:
+            fenced = conn.execute(q.GET_FENCED, {"id": op_id, "lease_id": lease_id}).fetchone()
+            if fenced is None:
+                raise LeaseLost(f"lease {lease_id} on {op_id} is no longer current", target=op_id)
+            current = Status(fenced["status"])
+            target = outcome.status
+            retry = outcome.retry_at is not None and current is Status.IN_PROGRESS
+            if outcome.retry_at is not None:
+                target = Status.ACCEPTED if retry else Status.CANCELED
+            check_transition(current, target)
+            params = {
+                **_update_params(outcome),
+                "id": op_id,
+                "lease_id": lease_id,
+                "now": micros(now),
+                "status": target.value,
+                "time_finished": micros(now) if target.is_terminal else None,
+                "next_attempt": 1 if retry else 0,
+                "not_before": micros(outcome.retry_at) if retry else None,
+                "result": None if outcome.result is None else json.dumps(outcome.result),
+                "eta": None,
+            }
+            if target in (Status.SUCCEEDED, Status.SUCCEEDED_WITH_WARNINGS):
+                params["percent"] = 100.0
+            return self._with_children(conn, conn.execute(q.FINISH, params).fetchone())
+
+        return await self._conns.write(job)
+
+    # housekeeping ----------------------------------------------------------------------------
+    async def reap(self, now: datetime) -> ReapReport:
+        at = micros(now)
+
+        def due(conn: sqlite3.Connection) -> bool:
+            lease = conn.execute(
+                "SELECT 1 FROM operations WHERE lease_expires IS NOT NULL AND lease_expires < ? LIMIT 1",
+                (at,),
+            ).fetchone()
+            missed = conn.execute(
+                "SELECT 1 FROM operations WHERE deadline IS NOT NULL AND deadline <= ?"
+                " AND status IN ('ACCEPTED', 'ON_HOLD') LIMIT 1",
+                (at,),
+            ).fetchone()
+            return lease is not None or missed is not None
+
+        if not await self._conns.read(due):  # most passes find nothing: take no write lock
+            return ReapReport()
+        return await self._conns.write(lambda conn: self._reap(conn, now))
+
+    def _reap(self, conn: sqlite3.Connection, now: datetime) -> ReapReport:
+        report = ReapReport()
+        for row in conn.execute(q.EXPIRED_LEASES, {"now": micros(now)}).fetchall():
+            decision = lost_worker_decision(
+                Status(row["status"]),
+                row["attempt"],
+                row["max_attempts"],
+                LostWorkerPolicy(row["lost_worker_policy"]),
+                row["worker_id"],
+            )
+            retry_at = now + timedelta(
+                seconds=backoff_seconds(row["retry_backoff"], row["attempt"])
+            )
+            self._set_status(
+                conn,
+                row["id"],
+                Status(row["status"]),
+                decision.status,
+                now,
+                log=decision.message,
+                level=LogLevel.WARNING,
+                error=decision.error,
+                retry_at=retry_at if decision.status is Status.ACCEPTED else None,
+                clear_lease=True,
+            )
+            getattr(report, decision.report).append(row["id"])
+        log = dump_items(
+            [
+                LogEntry(
+                    timestamp=now,
+                    level=LogLevel.WARNING,
+                    message="deadline passed before the operation started",
+                )
+            ]
+        )
+        for row in conn.execute(q.MARK_MISSED, {"now": micros(now), "logs": log}).fetchall():
+            report.missed.append(row["id"])
+        return report
+
+    async def purge(self, finished_before: datetime, now: datetime, limit: int = 1000) -> int:
+        def job(conn: sqlite3.Connection) -> int:
+            rows = conn.execute(
+                q.PURGE_CANDIDATES, {"cutoff": micros(finished_before), "limit": limit}
+            ).fetchall()
+            for row in rows:
+                self._tombstone(conn, row, now, "purged by retention")
+            return len(rows)
+
+        return await self._conns.write(job)
+
+    # change notifications --------------------------------------------------------------------
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        event = self._changed
+        self._waiters += 1
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch(), name="longrun-sqlite-watch")
+        try:
+            await asyncio.wait_for(event.wait(), timeout=max(0.0, timeout))
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._waiters -= 1
+
+    async def _watch(self) -> None:
+        """While anyone waits, notice commits made by other processes (PRAGMA data_version)."""
+        last = await asyncio.to_thread(self._data_version)
+        while self._waiters > 0 and self._watch_conn is not None:
+            await asyncio.sleep(self._poll)
+            version = await asyncio.to_thread(self._data_version)
+            if version != last:
+                last = version
+                self._notify()
+
+    def _data_version(self) -> int:
+        with self._watch_lock:
+            if self._watch_conn is None:
+                return -1
+            return int(self._watch_conn.execute("PRAGMA data_version").fetchone()[0])
+
+    # helpers (run on the writer or a reader thread) --------------------------------------------
+    @staticmethod
+    def _must_get(conn: sqlite3.Connection, op_id: str) -> sqlite3.Row:
+        row = conn.execute(q.GET, (op_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no operation {op_id}", target="id")
+        return row
+
+    @staticmethod
+    def _with_children(conn: sqlite3.Connection, row: sqlite3.Row) -> Operation:
+        children = [r[0] for r in conn.execute(q.CHILDREN, (row["id"],))]
+        return row_to_operation(row, children)
+
+    @staticmethod
+    def _set_status(
+        conn: sqlite3.Connection,
+        op_id: str,
+        current: Status,
+        target: Status,
+        now: datetime,
+        *,
+        log: str | None = None,
+        level: LogLevel = LogLevel.INFO,
+        error: OperationErrorInfo | None = None,
+        retry_at: datetime | None = None,
+        clear_lease: bool = False,
+    ) -> sqlite3.Row:
+        check_transition(current, target)
+        params = {
+            "id": op_id,
+            "expected": current.value,
+            "status": target.value,
+            "now": micros(now),
+            "time_finished": micros(now) if target.is_terminal else None,
+            "next_attempt": 1 if retry_at is not None else 0,
+            "not_before": micros(retry_at),
+            "logs": dump_items([LogEntry(timestamp=now, level=level, message=log)])
+            if log
+            else None,
+            "errors": dump_items([error]) if error else None,
+            "clear_lease": 1 if clear_lease or target.is_terminal else 0,
+        }
+        row = conn.execute(q.SET_STATUS, params).fetchone()
+        if row is None:  # cannot happen inside the write lock, but never write blind
+            raise IllegalTransition(f"operation {op_id} changed concurrently", target="status")
+        return row
+
+    @staticmethod
+    def _tombstone(conn: sqlite3.Connection, row: Any, now: datetime, reason: str) -> None:
+        conn.execute(
+            q.INSERT_TOMBSTONE,
+            {
+                "id": row["id"],
+                "compartment_id": row["compartment_id"],
+                "operation_type": row["operation_type"],
+                "status": row["status"],
+                "purged_at": micros(now),
+                "reason": reason,
+            },
+        )
+        conn.execute(q.DELETE, (row["id"],))
+
+
+def _is_empty(update: Update) -> bool:
+    return (
+        update.percent_complete is None
+        and update.progress is None
+        and update.estimated_completion_time is None
+        and update.resource_location is None
+        and not update.logs
+        and not update.errors
+        and not update.resources
+    )
+
+
+def _update_params(update: Update) -> dict[str, Any]:
+    return {
+        "percent": update.percent_complete,
+        "progress": None
+        if update.progress is None
+        else update.progress.model_dump_json(by_alias=True),
+        "eta": micros(update.estimated_completion_time),
+        "resource_location": update.resource_location,
+        "logs": dump_items(update.logs),
+        "errors": dump_items(update.errors),
+        "resources": dump_items(update.resources),
+    }
+
+
+def _list_sql(query: ListQuery) -> tuple[str, dict[str, Any]]:
+    where: list[str] = []
+    params: dict[str, Any] = {"limit": query.limit}
+
+    def among(column: str, values: Sequence[str], prefix: str) -> None:
+        names = {f"{prefix}{i}": v for i, v in enumerate(values)}
+        params.update(names)
+        where.append(f"{column} IN ({','.join(':' + n for n in names)})")
+
+    if query.compartment_ids is not None:
+        among("compartment_id", list(query.compartment_ids), "c")
+    if query.statuses:
+        among("status", [Status(s).value for s in query.statuses], "s")
+    if query.operation_types:
+        among("operation_type", list(query.operation_types), "t")
+    conditions: list[tuple[bool, str, Callable[[], Any]]] = [
+        (query.parent_id is not None, "parent_id = :parent", lambda: query.parent_id),
+        (
+            query.accepted_after is not None,
+            "time_accepted >= :after_t",
+            lambda: micros(query.accepted_after),
+        ),
+        (
+            query.accepted_before is not None,
+            "time_accepted < :before_t",
+            lambda: micros(query.accepted_before),
+        ),
+    ]
+    for present, clause, value in conditions:
+        if present:
+            where.append(clause)
+            params[clause.split(":")[1].strip()] = value()
+    if query.after_id is not None:
+        where.append("id < :cursor" if query.newest_first else "id > :cursor")
+        params["cursor"] = query.after_id
+    order = "DESC" if query.newest_first else "ASC"
+    clause = f"WHERE {' AND '.join(where)} " if where else ""
+    return f"SELECT * FROM operations {clause}ORDER BY id {order} LIMIT :limit", params

@@ -1,0 +1,184 @@
+"""SQLite connections on dedicated threads: one writer that group-commits, a few readers.
+
+The writer takes every queued job, runs them in one ``BEGIN IMMEDIATE`` transaction with a
+savepoint each (a job that raises is rolled back alone), commits once and then resolves the
+callers' futures on their event loop. Under load this turns N commits into one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from longrun.model import LongrunError, StoreUnavailable
+
+__all__ = ["SQLiteConnections", "connect", "translate"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], Any]
+_BATCH = 512
+_STOP = object()
+
+
+def connect(path: str, busy_timeout_ms: int = 10_000) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, NORMAL sync."""
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA cache_size = -32000")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    return conn
+
+
+def translate(exc: sqlite3.Error) -> LongrunError:
+    """The one place where driver errors become longrun errors."""
+    return StoreUnavailable(f"SQLite: {exc}")
+
+
+class SQLiteConnections:
+    """The writer thread and the reader pool of one database file."""
+
+    def __init__(self, path: str, readers: int = 3) -> None:
+        self.path = path
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer = threading.Thread(
+            target=self._write_loop, name="longrun-sqlite-writer", daemon=True
+        )
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._readers = ThreadPoolExecutor(
+            max_workers=readers, thread_name_prefix="longrun-sqlite-reader"
+        )
+        self._lock = threading.Lock()
+        self._wconn: sqlite3.Connection | None = None
+        self.on_commit: Callable[[], None] | None = None  # called in the loop after a write commits
+
+    def start(self) -> None:
+        """Open the writer connection and start its thread."""
+        self._wconn = connect(self.path)
+        self._writer.start()
+
+    def close(self) -> None:
+        """Stop the threads and close every connection."""
+        if self._writer.is_alive():
+            self._jobs.put(_STOP)
+            self._writer.join(timeout=10)
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+        if self._wconn is not None:
+            self._wconn.close()
+            self._wconn = None
+
+    # writes ----------------------------------------------------------------------------------
+    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job`` inside the next group-committed transaction; its exception is re-raised."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((job, future, loop))
+        return await future
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < _BATCH:
+                try:
+                    item = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            self._run_batch(batch)
+            if stop:
+                return
+
+    def _run_batch(self, batch: list[Any]) -> None:
+        conn = self._wconn
+        assert conn is not None
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job, _future, _loop in batch:
+                outcomes.append(self._run_one(conn, job))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.warning("SQLite write batch failed: %s", exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(False, translate(exc))] * len(batch)
+        wrote = any(ok for ok, _ in outcomes)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for (_job, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append((future, ok, value))
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the caller's loop closed: nobody waits
+                loop.call_soon_threadsafe(self._resolve, items, wrote)
+
+    @staticmethod
+    def _run_one(conn: sqlite3.Connection, job: Job) -> tuple[bool, Any]:
+        conn.execute("SAVEPOINT job")
+        try:
+            value = job(conn)
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise  # locked or I/O: the whole batch fails and is reported
+            return False, translate(exc)
+        except (
+            BaseException
+        ) as exc:  # a job's own error (NotFound, LeaseLost …): roll it back alone
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            return False, exc
+        conn.execute("RELEASE job")
+        return True, value
+
+    def _resolve(self, items: list[tuple[asyncio.Future[Any], bool, Any]], wrote: bool) -> None:
+        for future, ok, value in items:
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        if wrote and self.on_commit is not None:
+            self.on_commit()
+
+    # reads -----------------------------------------------------------------------------------
+    async def read(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job`` on a reader connection (WAL: readers never wait for the writer)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read_sync, job)
+
+    def _read_sync(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        try:
+            return job(conn)
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
