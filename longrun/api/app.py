@@ -1,0 +1,137 @@
+"""The ASGI app: ``create_app(settings)`` wires the store, the registry, the service and the routes."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from longrun.api.errors import install_error_handlers
+from longrun.api.limits import BodyLimitMiddleware
+from longrun.api.routes import router
+from longrun.config import Settings
+from longrun.engine.registry import App
+from longrun.model import Clock, ConfigurationError, SystemClock
+from longrun.service import Service
+from longrun.store.base import Store
+
+__all__ = ["WorkerFactory", "create_app", "load_app"]
+
+logger = logging.getLogger(__name__)
+
+# worker_factory(store, app, clock, settings) -> an object with async start() and stop(grace)
+WorkerFactory = Callable[[Store, App, Clock, Settings], Any]
+
+_STOP_GRACE = 10.0
+
+
+def _import_attr(spec: str) -> Any:
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigurationError(f"an app is given as module:attribute, not {spec!r}")
+    try:
+        value: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"cannot load the app {spec!r}: {exc}") from exc
+    return value
+
+
+def _default_app() -> App:
+    try:
+        builtin = importlib.import_module("longrun.builtin")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("longrun.builtin", "longrun"):
+            raise
+        return App()
+    factory = getattr(builtin, "default_app", None)
+    return factory() if factory is not None else App()
+
+
+def load_app(settings: Settings) -> App:
+    """The built-in operation types plus every ``module:attr`` of ``settings.apps``."""
+    app = _default_app()
+    for spec in settings.apps:
+        extra = _import_attr(spec)
+        if callable(extra) and not isinstance(extra, App):
+            extra = extra()
+        if not isinstance(extra, App):
+            raise ConfigurationError(f"{spec!r} is not a longrun App")
+        app.include(extra)
+    return app
+
+
+def _default_worker(store: Store, app: App, clock: Clock, settings: Settings) -> Any:
+    from longrun.engine.worker import Worker  # the engine is optional for a read-only API
+
+    return Worker(
+        store,
+        app,
+        clock=clock,
+        slots=settings.worker_slots,
+        lease_seconds=settings.lease_seconds,
+        flush_interval=settings.flush_interval,
+        poll_interval=settings.poll_interval,
+        reaper_interval=settings.reaper_interval,
+        retention_seconds=settings.retention_seconds,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    app: App | None = None,
+    clock: Clock | None = None,
+    worker_factory: WorkerFactory | None = None,
+) -> FastAPI:
+    """The longrun ASGI app. The lifespan opens the store (and closes it when it built it) and,
+    with ``settings.embedded_worker``, runs a worker in the same process."""
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    owns_store = store is None
+    if store is None:
+        from longrun.store import open_store
+
+        store = open_store(settings.db)
+    op_app = app if app is not None else load_app(settings)
+    service = Service(store, op_app, clock=clock, max_wait_seconds=settings.max_wait_seconds)
+    make_worker = worker_factory or _default_worker
+    the_store: Store = store
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        await the_store.open()
+        worker = None
+        try:
+            if settings.embedded_worker:
+                worker = make_worker(the_store, op_app, clock, settings)
+                await worker.start()
+                api.state.worker = worker
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop(_STOP_GRACE)
+            if owns_store:
+                await the_store.close()
+
+    api = FastAPI(
+        title="longrun",
+        version="1",
+        summary="Long-running operations and where each one stands",
+        lifespan=lifespan,
+    )
+    api.state.settings = settings
+    api.state.store = store
+    api.state.service = service
+    api.state.operation_app = op_app
+    api.state.worker = None
+    install_error_handlers(api)
+    api.include_router(router)
+    api.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return api
