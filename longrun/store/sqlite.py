@@ -53,8 +53,7 @@ class SQLiteStore(Store):
 
     def __init__(self, path: str | Path, *, change_poll_interval: float = 0.05) -> None:
         self.path = str(path)
-        self._conns = SQLiteConnections(self.path)
-        self._conns.on_commit = self._notify
+        self._conns = self._new_connections()
         self._poll = change_poll_interval
         self._changed = asyncio.Event()
         self._waiters = 0
@@ -68,7 +67,13 @@ class SQLiteStore(Store):
         self._changed = asyncio.Event()
         await asyncio.to_thread(self._migrate)
         self._watch_conn = connect(self.path)
+        self._conns = self._new_connections()
         self._conns.start()
+
+    def _new_connections(self) -> SQLiteConnections:
+        conns = SQLiteConnections(self.path)
+        conns.on_commit = self._notify
+        return conns
 
     async def close(self) -> None:
         if self._watcher is not None:
