@@ -1,0 +1,247 @@
+"""The asynchronous client: a thin shell that sends what ``_wire`` builds through ``httpx.AsyncClient``."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from longrun.client import _poll as poll
+from longrun.client import _wire as wire
+from longrun.client._poll import WaitPlan
+from longrun.client._sync import DEFAULT_URL
+from longrun.client._wire import OperationTypeInfo, Page, Request, Unreachable
+from longrun.model import LogEntry, Operation, OperationErrorInfo, Resource, Status
+
+__all__ = ["AsyncClient"]
+
+
+class AsyncClient:
+    """Talk to a longrun server: submit, read, list, cancel and wait for operations.
+
+    Args:
+        base_url: where the server listens.
+        timeout: seconds for one HTTP exchange (a long poll adds its own bound to it).
+        transport: an httpx transport, e.g. to reach an app in-process.
+        headers: extra headers sent with every request (e.g. ``Authorization``).
+        poll_interval: seconds between polls when the server gives no ``Retry-After``.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        timeout: float | None = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: dict[str, str] | None = None,
+        poll_interval: float = poll.DEFAULT_POLL_INTERVAL,
+    ) -> None:
+        self._timeout = timeout
+        self._poll_interval = poll_interval
+        self._long_poll = True
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            headers=wire.merge_headers(
+                {"User-Agent": wire.USER_AGENT, "Accept": "application/json"}, headers
+            ),
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The server's base URL."""
+        return str(self._http.base_url)
+
+    async def _send(self, request: Request) -> httpx.Response:
+        try:
+            return await self._http.request(
+                request.method,
+                request.path,
+                params=tuple(request.params),
+                json=request.json,
+                headers=request.headers or None,
+                timeout=wire.timeout_for(request, self._timeout),
+            )
+        except httpx.TransportError as exc:
+            raise Unreachable(f"cannot reach {self.base_url}: {exc}") from exc
+
+    # -------------------------------------------------------------------------------- verbs
+
+    async def submit(
+        self,
+        operation_type: str,
+        input: Any = None,  # noqa: A002 - the wire's own word
+        *,
+        compartment_id: str | None = None,
+        idempotency_key: str | None = None,
+        not_before: datetime | None = None,
+        deadline: datetime | None = None,
+        max_attempts: int | None = None,
+        parent_id: str | None = None,
+    ) -> Operation:
+        """Submit an operation; returns it as ACCEPTED (or the first one, on an idempotent replay)."""
+        request = wire.build_submit(
+            operation_type,
+            input,
+            compartment_id=compartment_id,
+            idempotency_key=idempotency_key,
+            not_before=not_before,
+            deadline=deadline,
+            max_attempts=max_attempts,
+            parent_id=parent_id,
+        )
+        return wire.parse_operation(await self._send(request))
+
+    async def get(self, operation_id: str) -> Operation:
+        """The operation as it stands now."""
+        return wire.parse_operation(await self._send(wire.build_get(operation_id)))
+
+    async def cancel(self, operation_id: str) -> Operation:
+        """Ask to cancel; a queued operation is CANCELED at once, a running one goes CANCELING."""
+        return wire.parse_operation(await self._send(wire.build_cancel(operation_id)))
+
+    async def hold(self, operation_id: str, reason: str | None = None) -> Operation:
+        """Keep an ACCEPTED operation from starting until it is released."""
+        return wire.parse_operation(await self._send(wire.build_hold(operation_id, reason)))
+
+    async def release(self, operation_id: str) -> Operation:
+        """Let an ON_HOLD operation start."""
+        return wire.parse_operation(await self._send(wire.build_release(operation_id)))
+
+    async def delete(self, operation_id: str) -> None:
+        """Delete a terminal operation; its id then answers Gone."""
+        wire.raise_for_error(await self._send(wire.build_delete(operation_id)))
+
+    async def list_page(
+        self,
+        *,
+        compartment_id: str | Iterable[str] | None = None,
+        status: Status | str | Iterable[Status | str] | None = None,
+        operation_type: str | Iterable[str] | None = None,
+        parent_id: str | None = None,
+        accepted_after: datetime | None = None,
+        accepted_before: datetime | None = None,
+        order: str | None = None,
+        limit: int | None = None,
+        page: str | None = None,
+    ) -> Page[Operation]:
+        """One page of operations and the token of the next one."""
+        request = wire.build_list(
+            compartment_id=compartment_id,
+            status=status,
+            operation_type=operation_type,
+            parent_id=parent_id,
+            accepted_after=accepted_after,
+            accepted_before=accepted_before,
+            order=order,
+            limit=limit,
+            page=page,
+        )
+        return wire.parse_page(await self._send(request), Operation.from_dict)
+
+    async def list(
+        self, *, page_size: int | None = None, **filters: Any
+    ) -> AsyncIterator[Operation]:
+        """Every operation that matches the filters of ``list_page``, across all pages."""
+        token: str | None = None
+        while True:
+            page = await self.list_page(limit=page_size, page=token, **filters)
+            for item in page.items:
+                yield item
+            token = poll.follow(token, page)
+            if token is None:
+                return
+
+    async def _subresource(
+        self, operation_id: str, kind: str, page_size: int | None
+    ) -> AsyncIterator[Any]:
+        token: str | None = None
+        while True:
+            request = wire.build_subresource(operation_id, kind, limit=page_size, page=token)
+            page = wire.parse_page(await self._send(request), wire.ITEM_MODELS[kind])
+            for item in page.items:
+                yield item
+            token = poll.follow(token, page)
+            if token is None:
+                return
+
+    def logs(self, operation_id: str, *, page_size: int | None = None) -> AsyncIterator[LogEntry]:
+        """Every log entry of the operation, oldest first."""
+        return self._subresource(operation_id, "logs", page_size)
+
+    def errors(
+        self, operation_id: str, *, page_size: int | None = None
+    ) -> AsyncIterator[OperationErrorInfo]:
+        """Every error of the operation."""
+        return self._subresource(operation_id, "errors", page_size)
+
+    def resources(
+        self, operation_id: str, *, page_size: int | None = None
+    ) -> AsyncIterator[Resource]:
+        """Every resource the operation touched."""
+        return self._subresource(operation_id, "resources", page_size)
+
+    async def operation_types(self) -> builtins.list[OperationTypeInfo]:
+        """The operation types the server accepts."""
+        return wire.parse_operation_types(await self._send(wire.build_operation_types()))
+
+    # -------------------------------------------------------------------------------- polls
+
+    async def wait(self, operation_id: str, timeout: float = 300.0) -> Operation:
+        """Block until the operation is terminal; WaitTimeout when it is not within ``timeout``."""
+        plan = WaitPlan(
+            operation_id, timeout, long_poll=self._long_poll, poll_interval=self._poll_interval
+        )
+        while (request := plan.next_request()) is not None:
+            operation = plan.handle(await self._send(request))
+            self._long_poll = plan.long_poll
+            if operation is not None and operation.is_terminal:
+                return operation
+            await asyncio.sleep(plan.delay())
+        raise plan.expired()
+
+    async def watch(
+        self, operation_id: str, *, interval: float = 0.5, timeout: float = 86400.0
+    ) -> AsyncIterator[Operation]:
+        """Each new state of the operation, every ``interval`` seconds, until it is terminal."""
+        plan = WaitPlan(
+            operation_id,
+            timeout,
+            long_poll=False,
+            poll_interval=interval,
+            honour_retry_after=False,
+        )
+        last: Operation | None = None
+        while (request := plan.next_request()) is not None:
+            operation = plan.handle(await self._send(request))
+            if operation is not None:
+                if poll.state_changed(last, operation):
+                    last = operation
+                    yield operation
+                if operation.is_terminal:
+                    return
+            await asyncio.sleep(plan.delay())
+        raise plan.expired()
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    async def close(self) -> None:
+        """Close the connections."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,240 @@
+"""The synchronous client: a thin shell that sends what ``_wire`` builds through ``httpx.Client``."""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from longrun.client import _poll as poll
+from longrun.client import _wire as wire
+from longrun.client._poll import WaitPlan
+from longrun.client._wire import OperationTypeInfo, Page, Request, Unreachable
+from longrun.model import LogEntry, Operation, OperationErrorInfo, Resource, Status
+
+__all__ = ["DEFAULT_URL", "Client"]
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+class Client:
+    """Talk to a longrun server: submit, read, list, cancel and wait for operations.
+
+    Args:
+        base_url: where the server listens.
+        timeout: seconds for one HTTP exchange (a long poll adds its own bound to it).
+        transport: an httpx transport, e.g. to reach an app in-process.
+        headers: extra headers sent with every request (e.g. ``Authorization``).
+        poll_interval: seconds between polls when the server gives no ``Retry-After``.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        timeout: float | None = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        headers: dict[str, str] | None = None,
+        poll_interval: float = poll.DEFAULT_POLL_INTERVAL,
+    ) -> None:
+        self._timeout = timeout
+        self._poll_interval = poll_interval
+        self._long_poll = True
+        self._http = httpx.Client(
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            headers=wire.merge_headers(
+                {"User-Agent": wire.USER_AGENT, "Accept": "application/json"}, headers
+            ),
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The server's base URL."""
+        return str(self._http.base_url)
+
+    def _send(self, request: Request) -> httpx.Response:
+        try:
+            return self._http.request(
+                request.method,
+                request.path,
+                params=tuple(request.params),
+                json=request.json,
+                headers=request.headers or None,
+                timeout=wire.timeout_for(request, self._timeout),
+            )
+        except httpx.TransportError as exc:
+            raise Unreachable(f"cannot reach {self.base_url}: {exc}") from exc
+
+    # -------------------------------------------------------------------------------- verbs
+
+    def submit(
+        self,
+        operation_type: str,
+        input: Any = None,  # noqa: A002 - the wire's own word
+        *,
+        compartment_id: str | None = None,
+        idempotency_key: str | None = None,
+        not_before: datetime | None = None,
+        deadline: datetime | None = None,
+        max_attempts: int | None = None,
+        parent_id: str | None = None,
+    ) -> Operation:
+        """Submit an operation; returns it as ACCEPTED (or the first one, on an idempotent replay)."""
+        request = wire.build_submit(
+            operation_type,
+            input,
+            compartment_id=compartment_id,
+            idempotency_key=idempotency_key,
+            not_before=not_before,
+            deadline=deadline,
+            max_attempts=max_attempts,
+            parent_id=parent_id,
+        )
+        return wire.parse_operation(self._send(request))
+
+    def get(self, operation_id: str) -> Operation:
+        """The operation as it stands now."""
+        return wire.parse_operation(self._send(wire.build_get(operation_id)))
+
+    def cancel(self, operation_id: str) -> Operation:
+        """Ask to cancel; a queued operation is CANCELED at once, a running one goes CANCELING."""
+        return wire.parse_operation(self._send(wire.build_cancel(operation_id)))
+
+    def hold(self, operation_id: str, reason: str | None = None) -> Operation:
+        """Keep an ACCEPTED operation from starting until it is released."""
+        return wire.parse_operation(self._send(wire.build_hold(operation_id, reason)))
+
+    def release(self, operation_id: str) -> Operation:
+        """Let an ON_HOLD operation start."""
+        return wire.parse_operation(self._send(wire.build_release(operation_id)))
+
+    def delete(self, operation_id: str) -> None:
+        """Delete a terminal operation; its id then answers Gone."""
+        wire.raise_for_error(self._send(wire.build_delete(operation_id)))
+
+    def list_page(
+        self,
+        *,
+        compartment_id: str | Iterable[str] | None = None,
+        status: Status | str | Iterable[Status | str] | None = None,
+        operation_type: str | Iterable[str] | None = None,
+        parent_id: str | None = None,
+        accepted_after: datetime | None = None,
+        accepted_before: datetime | None = None,
+        order: str | None = None,
+        limit: int | None = None,
+        page: str | None = None,
+    ) -> Page[Operation]:
+        """One page of operations and the token of the next one."""
+        request = wire.build_list(
+            compartment_id=compartment_id,
+            status=status,
+            operation_type=operation_type,
+            parent_id=parent_id,
+            accepted_after=accepted_after,
+            accepted_before=accepted_before,
+            order=order,
+            limit=limit,
+            page=page,
+        )
+        return wire.parse_page(self._send(request), Operation.from_dict)
+
+    def list(self, *, page_size: int | None = None, **filters: Any) -> Iterator[Operation]:
+        """Every operation that matches the filters of ``list_page``, across all pages."""
+        token: str | None = None
+        while True:
+            page = self.list_page(limit=page_size, page=token, **filters)
+            yield from page.items
+            token = poll.follow(token, page)
+            if token is None:
+                return
+
+    def _subresource(self, operation_id: str, kind: str, page_size: int | None) -> Iterator[Any]:
+        token: str | None = None
+        while True:
+            request = wire.build_subresource(operation_id, kind, limit=page_size, page=token)
+            page = wire.parse_page(self._send(request), wire.ITEM_MODELS[kind])
+            yield from page.items
+            token = poll.follow(token, page)
+            if token is None:
+                return
+
+    def logs(self, operation_id: str, *, page_size: int | None = None) -> Iterator[LogEntry]:
+        """Every log entry of the operation, oldest first."""
+        return self._subresource(operation_id, "logs", page_size)
+
+    def errors(
+        self, operation_id: str, *, page_size: int | None = None
+    ) -> Iterator[OperationErrorInfo]:
+        """Every error of the operation."""
+        return self._subresource(operation_id, "errors", page_size)
+
+    def resources(self, operation_id: str, *, page_size: int | None = None) -> Iterator[Resource]:
+        """Every resource the operation touched."""
+        return self._subresource(operation_id, "resources", page_size)
+
+    def operation_types(self) -> builtins.list[OperationTypeInfo]:
+        """The operation types the server accepts."""
+        return wire.parse_operation_types(self._send(wire.build_operation_types()))
+
+    # -------------------------------------------------------------------------------- polls
+
+    def wait(self, operation_id: str, timeout: float = 300.0) -> Operation:
+        """Block until the operation is terminal; WaitTimeout when it is not within ``timeout``."""
+        plan = WaitPlan(
+            operation_id, timeout, long_poll=self._long_poll, poll_interval=self._poll_interval
+        )
+        while (request := plan.next_request()) is not None:
+            operation = plan.handle(self._send(request))
+            self._long_poll = plan.long_poll
+            if operation is not None and operation.is_terminal:
+                return operation
+            time.sleep(plan.delay())
+        raise plan.expired()
+
+    def watch(
+        self, operation_id: str, *, interval: float = 0.5, timeout: float = 86400.0
+    ) -> Iterator[Operation]:
+        """Each new state of the operation, every ``interval`` seconds, until it is terminal."""
+        plan = WaitPlan(
+            operation_id,
+            timeout,
+            long_poll=False,
+            poll_interval=interval,
+            honour_retry_after=False,
+        )
+        last: Operation | None = None
+        while (request := plan.next_request()) is not None:
+            operation = plan.handle(self._send(request))
+            if operation is not None:
+                if poll.state_changed(last, operation):
+                    last = operation
+                    yield operation
+                if operation.is_terminal:
+                    return
+            time.sleep(plan.delay())
+        raise plan.expired()
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
