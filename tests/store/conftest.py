@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock(datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc))
+    return ManualClock(datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC))
 
 
 def make_op(clock: ManualClock, **fields: Any) -> NewOperation:
