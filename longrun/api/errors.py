@@ -36,9 +36,10 @@ def error_response(exc: LongrunError, headers: Mapping[str, str] | None = None) 
 
 def _target(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = list(loc)
-    if parts and parts[0] in _LOCATIONS:
-        parts = parts[1:]
-    return ".".join(str(p) for p in parts) or "body"
+    where = parts.pop(0) if parts and parts[0] in _LOCATIONS else "body"
+    if where != "body":  # a repeated query parameter is named, not indexed
+        parts = [p for p in parts if not isinstance(p, int)]
+    return ".".join(str(p) for p in parts) or where
 
 
 def _from_validation(exc: RequestValidationError) -> InvalidInput:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import AwareDatetime
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.responses import Response
 
 from longrun.api.schemas import (
@@ -24,6 +25,15 @@ from longrun.pagination import MAX_LIMIT, Page
 from longrun.service import MAX_IDEMPOTENCY_KEY, Service, retry_after_seconds
 
 __all__ = ["ServiceDep", "caller_compartments", "get_service", "operation_url", "router"]
+
+
+class _OperationIdConvertor(StringConvertor):
+    """An operation id in a path: no "/" and no ":", so ``{id}:cancel`` is never read as an id."""
+
+    regex = "[^/:]+"
+
+
+register_url_convertor("operation_id", _OperationIdConvertor())
 
 router = APIRouter(tags=["operations"])
 
@@ -147,9 +157,8 @@ async def list_operations(
     return _page_response(result.items, result.next_page)
 
 
-# Colon routes first: a path parameter matches ":" and would swallow the suffix.
 @router.get(
-    "/v1/operations/{op_id}:wait",
+    "/v1/operations/{op_id:operation_id}:wait",
     response_model=Operation,
     responses=_errors(404, 410),
     summary="Wait (bounded) for an operation to reach a terminal state",
@@ -165,7 +174,7 @@ async def wait_operation(
 
 
 @router.post(
-    "/v1/operations/{op_id}:cancel",
+    "/v1/operations/{op_id:operation_id}:cancel",
     response_model=Operation,
     responses=_errors(404, 409, 410),
     summary="Cancel an operation",
@@ -175,7 +184,7 @@ async def cancel_operation(op_id: str, service: ServiceDep, scope: Scope) -> Res
 
 
 @router.post(
-    "/v1/operations/{op_id}:hold",
+    "/v1/operations/{op_id:operation_id}:hold",
     response_model=Operation,
     responses=_errors(404, 409, 410),
     summary="Hold an accepted operation",
@@ -188,7 +197,7 @@ async def hold_operation(
 
 
 @router.post(
-    "/v1/operations/{op_id}:release",
+    "/v1/operations/{op_id:operation_id}:release",
     response_model=Operation,
     responses=_errors(404, 409, 410),
     summary="Release a held operation",
@@ -198,7 +207,7 @@ async def release_operation(op_id: str, service: ServiceDep, scope: Scope) -> Re
 
 
 @router.get(
-    "/v1/operations/{op_id}/logs",
+    "/v1/operations/{op_id:operation_id}/logs",
     response_model=LogPage,
     responses=_errors(404, 410),
     summary="An operation's log entries",
@@ -210,7 +219,7 @@ async def operation_logs(
 
 
 @router.get(
-    "/v1/operations/{op_id}/errors",
+    "/v1/operations/{op_id:operation_id}/errors",
     response_model=ErrorPage,
     responses=_errors(404, 410),
     summary="An operation's errors",
@@ -222,7 +231,7 @@ async def operation_errors(
 
 
 @router.get(
-    "/v1/operations/{op_id}/resources",
+    "/v1/operations/{op_id:operation_id}/resources",
     response_model=ResourcePage,
     responses=_errors(404, 410),
     summary="The resources an operation touched",
@@ -234,7 +243,7 @@ async def operation_resources(
 
 
 @router.get(
-    "/v1/operations/{op_id}",
+    "/v1/operations/{op_id:operation_id}",
     response_model=Operation,
     responses=_errors(404, 410),
     summary="Get an operation",
@@ -244,7 +253,7 @@ async def get_operation(op_id: str, service: ServiceDep, scope: Scope) -> Respon
 
 
 @router.delete(
-    "/v1/operations/{op_id}",
+    "/v1/operations/{op_id:operation_id}",
     status_code=204,
     response_class=Response,
     responses=_errors(404, 409, 410),
