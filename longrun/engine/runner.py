@@ -1,0 +1,125 @@
+"""One claimed operation on a worker: start its handler, watch cancel/timeout/abort, say how it ended."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Iterable
+from concurrent.futures import Executor
+from typing import Any
+
+from longrun.engine.context import Context
+from longrun.engine.outcome import Ending, Rules
+from longrun.engine.registry import Handler, OperationType
+from longrun.store.base import Claim
+
+__all__ = ["LEASE_LOST", "SHUTDOWN", "Run", "is_async_handler", "start_handler", "supervise"]
+
+LEASE_LOST = "lease_lost"
+SHUTDOWN = "shutdown"
+
+
+class Run:
+    """The worker's record of one claimed operation: context, lease, handler and signals."""
+
+    def __init__(self, claim: Claim, op_type: OperationType, ctx: Context, rules: Rules) -> None:
+        self.claim = claim
+        self.op_type = op_type
+        self.ctx = ctx
+        self.rules = rules
+        self.op_id = claim.operation.id
+        self.lease_id = claim.lease_id
+        self.write_lock = asyncio.Lock()  # a heartbeat and the finish never overlap
+        self.closed = False  # nothing more is written for this attempt
+        self.last_beat = time.monotonic()
+        self.cancel_requested = asyncio.Event()
+        self.aborted: str | None = None  # LEASE_LOST or SHUTDOWN
+        self.abort_requested = asyncio.Event()
+        self.handler: asyncio.Future[Any] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def request_cancel(self) -> None:
+        """The store says CANCELING: tell the handler, start the grace period."""
+        if not self.cancel_requested.is_set():
+            self.cancel_requested.set()
+            self.ctx.signal_cancel()
+
+    def abort(self, reason: str) -> None:
+        """Stop supervising now: the lease is lost, or the worker is shutting down."""
+        if self.aborted is None:
+            self.aborted = reason
+            self.abort_requested.set()
+        self.ctx.signal_cancel()
+
+
+def is_async_handler(handler: Handler) -> bool:
+    """True for ``async def`` handlers (and objects with an ``async def __call__``)."""
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
+
+
+def start_handler(run: Run, value: Any, executor: Executor) -> asyncio.Future[Any]:
+    """Start ``handler(ctx, value)``: a task for ``async def``, a thread of ``executor`` else."""
+    handler = run.op_type.handler
+    future: asyncio.Future[Any]
+    if is_async_handler(handler):
+        future = asyncio.ensure_future(handler(run.ctx, value))
+    else:
+        future = asyncio.get_running_loop().run_in_executor(executor, handler, run.ctx, value)
+    future.add_done_callback(_retrieve)  # an abandoned handler's late exception is not an error
+    run.handler = future
+    return future
+
+
+async def supervise(run: Run, handler: asyncio.Future[Any]) -> Ending:
+    """Wait for the handler, enforcing the timeout and the cancel grace; never raises.
+
+    The Ending has ``abandoned`` set when the handler outlived its grace and ``shutdown`` when
+    the worker stopped first; ``run.aborted`` tells the caller not to write on a lost lease.
+    """
+    loop = asyncio.get_running_loop()
+    ending = Ending()
+    timeout = run.rules.timeout
+    deadline = loop.time() + timeout if timeout else None
+    await _wait(handler, (run.cancel_requested, run.abort_requested), deadline)
+    if not handler.done() and run.aborted is None:
+        ending.timed_out = not run.cancel_requested.is_set()
+        run.ctx.signal_cancel()
+        await _wait(handler, (run.abort_requested,), loop.time() + run.rules.cancel_grace)
+    ending.cancel_requested = run.cancel_requested.is_set()
+    if handler.done():
+        if handler.cancelled():
+            ending.error = asyncio.CancelledError()
+        elif (error := handler.exception()) is not None:
+            ending.error = error
+        else:
+            ending.value = handler.result()
+    elif run.aborted == SHUTDOWN:
+        ending.shutdown = True
+    else:
+        ending.abandoned = True
+    return ending
+
+
+async def _wait(
+    handler: asyncio.Future[Any], events: Iterable[asyncio.Event], deadline: float | None
+) -> None:
+    """Until the handler is done, one of the events is set, or the deadline (loop time) passes."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        timeout = (
+            None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
+        )
+        await asyncio.wait(
+            [handler, *waiters], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
