@@ -15,11 +15,13 @@ __all__ = [
     "MAX_LIMIT",
     "Page",
     "check_limit",
+    "cursor_page",
     "decode_cursor",
     "decode_offset",
     "encode_cursor",
     "encode_offset",
     "filters_hash",
+    "offset_page",
 ]
 
 T = TypeVar("T")
@@ -94,3 +96,19 @@ def decode_offset(token: str, digest: str) -> int:
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise _bad_token()
     return offset
+
+
+def cursor_page(rows: list[Any], limit: int, digest: str) -> Page[Any]:
+    """The page of ``rows`` fetched with ``limit + 1``: the extra row only says there is more."""
+    if len(rows) <= limit:
+        return Page(items=rows)
+    items = rows[:limit]
+    return Page(items=items, next_page=encode_cursor(items[-1].id, digest))
+
+
+def offset_page(entries: list[T], limit: int, token: str | None, digest: str) -> Page[T]:
+    """The page of ``entries`` that ``token`` points at (the first page when None)."""
+    check_limit(limit)
+    start = decode_offset(token, digest) if token is not None else 0
+    end = start + limit
+    return Page(entries[start:end], encode_offset(end, digest) if end < len(entries) else None)

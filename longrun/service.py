@@ -32,20 +32,14 @@ from longrun.model import (
 from longrun.pagination import (
     Page,
     check_limit,
+    cursor_page,
     decode_cursor,
-    decode_offset,
-    encode_cursor,
-    encode_offset,
     filters_hash,
+    offset_page,
 )
 from longrun.store.base import ListQuery, NewOperation, Store
 
-__all__ = [
-    "MAX_IDEMPOTENCY_KEY",
-    "Service",
-    "retry_after_seconds",
-    "validate_compartment_id",
-]
+__all__ = ["MAX_IDEMPOTENCY_KEY", "Service", "retry_after_seconds", "validate_compartment_id"]
 
 MAX_IDEMPOTENCY_KEY = 256
 MAX_ATTEMPTS_LIMIT = 1000
@@ -61,10 +55,7 @@ LogKind = Literal["logs", "errors", "resources"]
 def validate_compartment_id(value: str, target: str = "compartmentId") -> str:
     """``value`` when it is 1 to 128 characters of ``[A-Za-z0-9._:-]``; InvalidInput otherwise."""
     if not isinstance(value, str) or not _COMPARTMENT.fullmatch(value):
-        raise InvalidInput(
-            "a compartment id is 1 to 128 characters of letters, digits and . _ : -",
-            target=target,
-        )
+        raise InvalidInput("a compartment id is 1 to 128 of [A-Za-z0-9._:-]", target=target)
     return value
 
 
@@ -329,10 +320,7 @@ class Service:
                 limit=limit + 1,
             )
         )
-        if len(rows) <= limit:
-            return Page(items=rows)
-        items = rows[:limit]
-        return Page(items=items, next_page=encode_cursor(items[-1].id, digest))
+        return cursor_page(rows, limit, digest)
 
     async def wait(
         self, op_id: str, timeout: float, compartments: Compartments = None
@@ -388,12 +376,8 @@ class Service:
     ) -> Page[Any]:
         check_limit(limit)
         digest = filters_hash({"k": kind, "id": op_id})
-        start = decode_offset(page_token, digest) if page_token is not None else 0
         op = await self.get(op_id, compartments)
-        entries: list[Any] = list(getattr(op, kind))
-        items = entries[start : start + limit]
-        more = start + limit < len(entries)
-        return Page(items=items, next_page=encode_offset(start + limit, digest) if more else None)
+        return offset_page(list(getattr(op, kind)), limit, page_token, digest)
 
     def operation_types(self) -> list[dict[str, Any]]:
         """Every registered type with its input schema, as the wire shows it."""
@@ -411,6 +395,5 @@ class Service:
     async def health(self) -> dict[str, Any]:
         """``{status, store, schemaVersion}``; the store raises StoreUnavailable when it is down."""
         version = await self.store.schema_version()
-        name = type(self.store).__name__.lower().removesuffix("store")
-        engine = getattr(self.store, "engine", None) or name
+        engine = getattr(self.store, "engine", None) or type(self.store).__name__
         return {"status": "ok", "store": engine, "schemaVersion": version}

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from longrun.api import create_app
 from longrun.config import Settings
 from longrun.engine.registry import App
-from longrun.model import ManualClock, Operation, Status
+from longrun.model import Clock, ManualClock, Operation, Status
 from longrun.service import Service
 from longrun.store import Store
 from longrun.store.base import ListQuery, Outcome, Update
@@ -47,6 +47,16 @@ def make_test_app() -> App:
     def free(ctx: Any, data: dict[str, Any]) -> None:
         """Take any object."""
 
+    @app.operation("test.until_canceled")
+    async def until_canceled(ctx: Any, data: dict[str, Any]) -> None:
+        """Report progress and log until canceled (bounded: 30 s)."""
+        ctx.log("started")
+        for step in range(3000):
+            if ctx.cancelled:
+                return
+            ctx.progress(percent=min(99.0, step / 10))
+            await asyncio.sleep(0.01)
+
     return app
 
 
@@ -58,7 +68,7 @@ class Api:
     client: httpx.AsyncClient
     store: Store
     service: Service
-    clock: ManualClock
+    clock: Clock
 
     async def submit(self, **body: Any) -> httpx.Response:
         """POST /v1/operations with test.echo defaults."""
@@ -165,6 +175,15 @@ def api_factory(
             yield running
 
     return build
+
+
+@pytest.fixture
+async def worker_api(tmp_path: Path) -> AsyncIterator[Api]:
+    """The app with its embedded worker, the real clock and the test types."""
+    settings = settings_for(tmp_path, embedded_worker=True, worker_slots=2, poll_interval=0.05)
+    app = create_app(settings, app=make_test_app())
+    async for running in running_api(app):
+        yield running
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ async def test_operation_types_list_their_schemas(api: Any) -> None:
     response = await api.client.get("/v1/operation-types")
     assert response.status_code == 200
     items = {item["name"]: item for item in response.json()["items"]}
-    assert set(items) == {"test.echo", "test.free"}
+    assert {"test.echo", "test.free"} <= set(items)
     echo = items["test.echo"]
     assert set(echo) == {"name", "description", "inputSchema", "maxAttempts", "timeout"}
     assert echo["description"] == "Echo the message back."
@@ -94,6 +94,6 @@ async def test_openapi_documents_the_routes(api: Any) -> None:
     assert "Operation" in doc["components"]["schemas"]
 
 
-async def test_apps_from_settings_are_loaded(api_factory: Any) -> None:
+async def test_an_empty_app_lists_no_types(api_factory: Any) -> None:
     async with api_factory(app=App(), apps=[]) as api:
         assert (await api.client.get("/v1/operation-types")).json() == {"items": []}
