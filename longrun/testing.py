@@ -116,15 +116,7 @@ async def arun_handler(
         clock=clock,
         cancel_after_progress=cancel_after_progress,
     )
-    ending = Ending()
-    try:
-        if is_async_handler(op_type.handler):
-            ending.value = await op_type.handler(ctx, value)
-        else:
-            ending.value = await asyncio.to_thread(op_type.handler, ctx, value)
-    except (Exception, asyncio.CancelledError) as exc:
-        ending.error = exc
-    ending.cancel_requested = ctx.cancel_signaled
+    ending = await _call(op_type, ctx, value)
     rules = Rules(
         attempt=attempt,
         max_attempts=op_type.max_attempts,
@@ -149,6 +141,18 @@ async def arun_handler(
         error=ending.error,
     )
 
+
+async def _call(op_type: OperationType, ctx: RecordingContext, value: Any) -> Ending:
+    ending = Ending()
+    try:
+        if is_async_handler(op_type.handler):
+            ending.value = await op_type.handler(ctx, value)
+        else:
+            ending.value = await asyncio.to_thread(op_type.handler, ctx, value)
+    except (Exception, asyncio.CancelledError) as exc:
+        ending.error = exc
+    ending.cancel_requested = ctx.cancel_signaled
+    return ending
 
 def _operation(op_type: OperationType, value: Any, attempt: int, clock: Clock) -> Operation:
     now = clock.now()
