@@ -154,6 +154,7 @@ async def _call(op_type: OperationType, ctx: RecordingContext, value: Any) -> En
     ending.cancel_requested = ctx.cancel_signaled
     return ending
 
+
 def _operation(op_type: OperationType, value: Any, attempt: int, clock: Clock) -> Operation:
     now = clock.now()
     return Operation(
