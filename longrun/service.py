@@ -50,6 +50,7 @@ _WAIT_SLICE = 1.0
 
 Compartments = Collection[str] | None
 LogKind = Literal["logs", "errors", "resources"]
+TypeInfos = list[dict[str, Any]]  # named here: inside Service, "list" is the method
 
 
 def validate_compartment_id(value: str, target: str = "compartmentId") -> str:
@@ -379,7 +380,7 @@ class Service:
         op = await self.get(op_id, compartments)
         return offset_page(list(getattr(op, kind)), limit, page_token, digest)
 
-    def operation_types(self) -> list[dict[str, Any]]:
+    def operation_types(self) -> TypeInfos:
         """Every registered type with its input schema, as the wire shows it."""
         return [
             {

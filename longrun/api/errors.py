@@ -89,7 +89,9 @@ def to_longrun_error(exc: BaseException) -> LongrunError:
 async def _handle(request: Request, exc: Exception) -> Response:
     error = to_longrun_error(exc)
     if not isinstance(exc, LongrunError | RequestValidationError | StarletteHTTPException):
-        logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    elif error.http_status >= 500:
+        logger.warning("%s on %s %s: %s", error.code, request.method, request.url.path, error)
     headers = exc.headers if isinstance(exc, StarletteHTTPException) else None
     return error_response(error, headers)
 
