@@ -73,6 +73,7 @@ def decide(ctx: Context, ending: Ending, rules: Rules, now: datetime) -> Outcome
         status=verdict.status,
         result=verdict.result,
         retry_at=verdict.retry_at,
+        counts_attempt=not ending.shutdown,
     )
 
 

@@ -7,6 +7,7 @@ and changes nothing. Every time argument is passed in, so the engine's clock is 
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class Outcome(Update):
     status: Status = Status.SUCCEEDED
     result: Any = None
     retry_at: datetime | None = None
+    counts_attempt: bool = True  # False when a worker shuts down: the requeue is not a new attempt
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ class Store(ABC):
         """The tombstone of a purged or deleted operation, or None."""
 
     @abstractmethod
-    async def list(self, query: ListQuery) -> list[Operation]:
+    async def list(self, query: ListQuery) -> builtins.list[Operation]:
         """Up to ``query.limit`` operations matching the filters, ordered by id."""
 
     # the worker ------------------------------------------------------------------------------
@@ -194,7 +196,7 @@ class Store(ABC):
         now: datetime,
         lease_seconds: float,
         limit: int,
-    ) -> list[Claim]:
+    ) -> builtins.list[Claim]:
         """Atomically take up to ``limit`` ACCEPTED operations of these types whose ``not_before``
         has come, oldest first: IN_PROGRESS, leased to ``worker_id``. No two claims overlap."""
 

@@ -85,7 +85,7 @@ UPDATE operations SET status = :status, last_action_time = :now, version = versi
     logs = {append_sql("logs", "logs")},
     errors = {append_sql("errors", "errors")},
     resources = {append_sql("resources", "resources")},
-    worker_id = CASE WHEN :next_attempt = 1 THEN NULL ELSE worker_id END,
+    worker_id = CASE WHEN :requeue = 1 THEN NULL ELSE worker_id END,
     lease_id = NULL, lease_expires = NULL
 WHERE id = :id AND lease_id = :lease_id
 RETURNING *

@@ -1,0 +1,157 @@
+"""Lifecycle throughput on SQLite (submit → claim → no-op → SUCCEEDED) next to Huey, and GET latency.
+
+Run: .venv/bin/python bench/bench_lifecycle.py [--n 5000]. Prints figures; asserts nothing.
+Huey's SqliteHuey is the baseline, measured in the same run on the same disk: its tasks are
+enqueued one by one and drained by calling the consumer's own dequeue/execute in a loop (no
+polling delay, so the baseline is, if anything, flattered).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import percentile, print_table, start_server  # noqa: E402
+from noop_app import app  # noqa: E402
+
+from longrun.engine.worker import Worker  # noqa: E402
+from longrun.service import Service  # noqa: E402
+from longrun.store import open_store  # noqa: E402
+
+
+def bench_huey(n: int, folder: Path) -> dict[str, float]:
+    from huey import SqliteHuey
+
+    huey = SqliteHuey(filename=str(folder / "huey.db"))
+
+    @huey.task()
+    def noop() -> int:
+        return 1
+
+    t0 = time.perf_counter()
+    for _ in range(n):
+        noop()
+    t1 = time.perf_counter()
+    drained = 0
+    while (task := huey.dequeue()) is not None:
+        huey.execute(task)
+        drained += 1
+    t2 = time.perf_counter()
+    assert drained == n
+    return {"enqueue/s": n / (t1 - t0), "drain/s": n / (t2 - t1), "lifecycle/s": n / (t2 - t0)}
+
+
+async def bench_inprocess(n: int, folder: Path, concurrent_submits: bool) -> dict[str, float]:
+    store = open_store(f"sqlite:///{folder}/inproc-{int(concurrent_submits)}.db")
+    await store.open()
+    service = Service(store, app)
+    worker = Worker(store, app, slots=64, poll_interval=0.05, flush_interval=0.2)
+    t0 = time.perf_counter()
+    if concurrent_submits:
+        for start in range(0, n, 256):
+            await asyncio.gather(*(service.submit("bench.noop", {}) for _ in range(min(256, n - start))))
+    else:
+        for _ in range(n):
+            await service.submit("bench.noop", {})
+    t1 = time.perf_counter()
+    await worker.start()
+    deadline = time.monotonic() + 300
+    while worker.counters.succeeded < n and time.monotonic() < deadline:
+        await store.wait_for_change(0.5)
+    t2 = time.perf_counter()
+    await worker.stop()
+    await store.close()
+    assert worker.counters.succeeded == n, worker.counters.as_dict()
+    return {"submit/s": n / (t1 - t0), "drain/s": n / (t2 - t1), "lifecycle/s": n / (t2 - t0)}
+
+
+def _count_done(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM operations WHERE status = 'SUCCEEDED'").fetchone()[0])
+
+
+async def bench_http(n: int, folder: Path, clients: int) -> dict[str, float]:
+    db = folder / "http.db"
+    proc, url = start_server(f"sqlite:///{db}", extra_env={"LONGRUN_WORKER_SLOTS": "64", "LONGRUN_POLL_INTERVAL": "0.05"})
+    try:
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:
+            ids: list[str] = []
+            queue = list(range(n))
+            t0 = time.perf_counter()
+
+            async def submitter() -> None:
+                while queue:
+                    queue.pop()
+                    r = await http.post("/v1/operations", json={"operationType": "bench.noop", "input": {}})
+                    r.raise_for_status()
+                    ids.append(r.json()["id"])
+
+            await asyncio.gather(*(submitter() for _ in range(clients)))
+            t1 = time.perf_counter()
+            deadline = time.monotonic() + 300
+            while _count_done(db) < n and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            t2 = time.perf_counter()
+            latencies = await _get_latencies(http, ids, clients, per_client=200)
+        return {
+            "submit/s": n / (t1 - t0),
+            "lifecycle/s": n / (t2 - t0),
+            "GET p50 ms": percentile(latencies, 50) * 1000,
+            "GET p99 ms": percentile(latencies, 99) * 1000,
+            "GET req/s": len(latencies) / sum(latencies) * clients,
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def _get_latencies(http: httpx.AsyncClient, ids: list[str], clients: int, per_client: int) -> list[float]:
+    latencies: list[float] = []
+
+    async def reader() -> None:
+        for _ in range(per_client):
+            t = time.perf_counter()
+            r = await http.get(f"/v1/operations/{random.choice(ids)}")
+            latencies.append(time.perf_counter() - t)
+            r.raise_for_status()
+
+    await asyncio.gather(*(reader() for _ in range(clients)))
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--clients", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        huey = bench_huey(args.n, folder)
+        seq = asyncio.run(bench_inprocess(args.n, folder, concurrent_submits=False))
+        conc = asyncio.run(bench_inprocess(args.n, folder, concurrent_submits=True))
+        http = asyncio.run(bench_http(args.n, folder, args.clients))
+    fmt = lambda d: ", ".join(f"{k} {v:,.0f}" if v > 100 else f"{k} {v:.2f}" for k, v in d.items())  # noqa: E731
+    print_table(f"lifecycle, {args.n} no-op operations, SQLite, one worker process", [
+        ("huey SqliteHuey (baseline)", fmt(huey)),
+        ("longrun in-process, sequential submits", fmt(seq)),
+        ("longrun in-process, 256 concurrent submits", fmt(conc)),
+        (f"longrun over HTTP, {args.clients} clients", fmt(http)),
+        ("ratio in-process sequential / huey", f"{seq['lifecycle/s'] / huey['lifecycle/s']:.2f}x"),
+        ("ratio in-process concurrent / huey", f"{conc['lifecycle/s'] / huey['lifecycle/s']:.2f}x"),
+        ("ratio HTTP / huey", f"{http['lifecycle/s'] / huey['lifecycle/s']:.2f}x"),
+    ])
+
+
+if __name__ == "__main__":
+    main()
