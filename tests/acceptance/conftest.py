@@ -1,0 +1,158 @@
+"""Real processes: `longrun serve --no-worker` and `longrun worker`s on a temp SQLite file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import pytest
+
+from longrun.client import Client
+
+T = TypeVar("T")
+
+STARTUP_TIMEOUT = 30.0
+_ENTRY = Path(sys.executable).with_name("longrun")
+COMMAND = [str(_ENTRY)] if _ENTRY.exists() else [sys.executable, "-m", "longrun.cli"]
+
+
+def until(check: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not met within {timeout}s")
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Proc:
+    """One started process and the file its output goes to."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.popen.send_signal(sig)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGCONT (in case it is stopped), SIGTERM, wait; SIGKILL if it will not go."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGCONT)
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        return self.popen.returncode
+
+
+@dataclass
+class Cluster:
+    """A server and its workers on one store, with a client and a CLI runner."""
+
+    home: Path
+    port: int
+    env: dict[str, str]
+    procs: list[Proc] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, name: str, *args: str) -> Proc:
+        log = self.home / f"{name}.log"
+        handle = log.open("wb")
+        popen = subprocess.Popen(
+            [*COMMAND, *args], cwd=self.home, env=self.env, stdout=handle, stderr=subprocess.STDOUT
+        )
+        handle.close()  # the child keeps its own descriptor
+        proc = Proc(name, popen, log)
+        self.procs.append(proc)
+        return proc
+
+    def serve(self) -> Proc:
+        proc = self.start("serve", "serve", "--no-worker", "--port", str(self.port))
+
+        def healthy() -> bool:
+            if proc.popen.poll() is not None:
+                pytest.fail(f"serve exited:\n{proc.output()}")
+            try:
+                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        until(healthy, STARTUP_TIMEOUT, "serve answering /healthz")
+        return proc
+
+    def worker(self, name: str) -> Proc:
+        proc = self.start(name, "worker", "--slots", "4")
+        until(
+            lambda: proc.popen.poll() is not None or "worker started" in proc.output(),
+            STARTUP_TIMEOUT,
+            f"{name} starting",
+        )
+        if proc.popen.poll() is not None:
+            pytest.fail(f"{name} exited:\n{proc.output()}")
+        return proc
+
+    def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run one CLI verb against this server."""
+        return subprocess.run(
+            [*COMMAND, "--url", self.url, *args],
+            cwd=self.home,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def client(self) -> Client:
+        return Client(self.url, poll_interval=0.05)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """`longrun serve --no-worker` plus one `longrun worker` ("worker-a"), short leases."""
+    env = {
+        **os.environ,
+        "LONGRUN_DB": f"sqlite:///{tmp_path}/longrun.db",
+        "LONGRUN_LEASE_SECONDS": "2",
+        "LONGRUN_REAPER_INTERVAL": "0.2",
+        "LONGRUN_POLL_INTERVAL": "0.1",
+        "LONGRUN_FLUSH_INTERVAL": "0.1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("LONGRUN_URL", None)
+    running = Cluster(tmp_path, free_port(), env)
+    try:
+        running.serve()
+        running.worker("worker-a")
+        yield running
+    finally:
+        for proc in reversed(running.procs):
+            proc.stop()
