@@ -40,13 +40,13 @@ router = APIRouter(tags=["operations"])
 JSON_TYPE = "application/json"
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
     """The Service this app serves."""
     service: Service = request.app.state.service
     return service
 
 
-def caller_compartments(request: Request) -> Collection[str] | None:
+async def caller_compartments(request: Request) -> Collection[str] | None:
     """The compartments the caller may see, as set by an auth layer; None means all."""
     return getattr(request.state, "compartments", None)
 
