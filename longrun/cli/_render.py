@@ -171,7 +171,7 @@ class LiveBar:
     def __init__(self, console: Console) -> None:
         self._progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=30),
             TextColumn("{task.percentage:>5.1f}%"),
             TextColumn("{task.fields[size]}"),
             TextColumn("{task.fields[rate]}"),
@@ -200,8 +200,8 @@ class LiveBar:
         elif progress.items_total is not None:
             size = f"{progress.items_done or 0}/{progress.items_total} items"
         fields: dict[str, Any] = {
-            "size": size,
-            "rate": f"{decimal(int(rate))}/s" if rate is not None else "",
+            "size": f"{size:>17}",  # fixed widths keep the bar still while the numbers move
+            "rate": f"{decimal(int(rate)) + '/s' if rate is not None else '':>10}",
             "eta": _eta(operation, rate),
             "status": status_text(operation),
         }
