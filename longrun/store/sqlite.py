@@ -6,14 +6,12 @@ import asyncio
 import json
 import secrets
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from longrun.model import (
-    ConfigurationError,
     IllegalTransition,
     LeaseLost,
     LogEntry,
@@ -38,9 +36,10 @@ from longrun.store.base import (
     Tombstone,
     Update,
 )
-from longrun.store.migrate import load_migrations, split_statements
 from longrun.store.rows import dump_items, insert_values, micros, row_to_operation, row_to_tombstone
-from longrun.store.sqlite_conn import SQLiteConnections, connect
+from longrun.store.sqlite_changes import ChangeSignal
+from longrun.store.sqlite_conn import SQLiteConnections, migrate
+from longrun.store.sqlite_sql import is_empty_update, list_sql, update_params
 from longrun.store.transitions import lost_worker_decision, manual_transition
 
 __all__ = ["SQLiteStore"]
@@ -53,65 +52,25 @@ class SQLiteStore(Store):
 
     def __init__(self, path: str | Path, *, change_poll_interval: float = 0.05) -> None:
         self.path = str(path)
+        self._changes = ChangeSignal(self.path, change_poll_interval)
         self._conns = self._new_connections()
-        self._poll = change_poll_interval
-        self._changed = asyncio.Event()
-        self._waiters = 0
-        self._watcher: asyncio.Task[None] | None = None
-        self._watch_conn: sqlite3.Connection | None = None
-        self._watch_lock = threading.Lock()
 
     # lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._changed = asyncio.Event()
-        await asyncio.to_thread(self._migrate)
-        self._watch_conn = connect(self.path)
+        await asyncio.to_thread(migrate, self.path)
+        self._changes.open()
         self._conns = self._new_connections()
         self._conns.start()
 
     def _new_connections(self) -> SQLiteConnections:
         conns = SQLiteConnections(self.path)
-        conns.on_commit = self._notify
+        conns.on_commit = self._changes.notify
         return conns
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            self._watcher = None
+        self._changes.close()
         await asyncio.to_thread(self._conns.close)
-        if self._watch_conn is not None:
-            self._watch_conn.close()
-            self._watch_conn = None
-
-    def _migrate(self) -> None:
-        conn = connect(self.path)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
-                " name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
-            )
-            current = conn.execute(
-                "SELECT coalesce(max(version), 0) FROM schema_version"
-            ).fetchone()[0]
-            migrations = load_migrations("sqlite")
-            if current > len(migrations):
-                raise ConfigurationError(
-                    f"{self.path} has schema version {current}, newer than this longrun knows"
-                )
-            for migration in migrations[current:]:
-                for statement in split_statements(migration.sql):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_version VALUES (?, ?, strftime('%s','now') * 1000000)",
-                    (migration.version, migration.name),
-                )
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise ConfigurationError(f"cannot open SQLite store {self.path}: {exc}") from exc
-        finally:
-            conn.close()
 
     async def schema_version(self) -> int:
         row = await self._conns.read(
@@ -183,7 +142,7 @@ class SQLiteStore(Store):
     async def list(self, query: ListQuery) -> list[Operation]:
         if query.compartment_ids is not None and not query.compartment_ids:
             return []
-        sql, params = _list_sql(query)
+        sql, params = list_sql(query)
 
         def job(conn: sqlite3.Connection) -> list[Operation]:
             rows = conn.execute(sql, params).fetchall()
@@ -241,10 +200,10 @@ class SQLiteStore(Store):
             "lease_id": lease_id,
             "lease_expires": micros(now + timedelta(seconds=lease_seconds)),
         }
-        if _is_empty(update):
+        if is_empty_update(update):
             sql, params = q.RENEW + " RETURNING status", fence
         else:
-            sql, params = q.HEARTBEAT, {**fence, **_update_params(update), "now": micros(now)}
+            sql, params = q.HEARTBEAT, {**fence, **update_params(update), "now": micros(now)}
 
         def job(conn: sqlite3.Connection) -> Status:
             row = conn.execute(sql, params).fetchone()
@@ -266,7 +225,7 @@ class SQLiteStore(Store):
                 target = Status.ACCEPTED if retry else Status.CANCELED
             check_transition(current, target)
             params = {
-                **_update_params(outcome),
+                **update_params(outcome),
                 "id": op_id,
                 "lease_id": lease_id,
                 "now": micros(now),
@@ -355,38 +314,8 @@ class SQLiteStore(Store):
         return await self._conns.write(job)
 
     # change notifications --------------------------------------------------------------------
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
     async def wait_for_change(self, timeout: float) -> bool:
-        event = self._changed
-        self._waiters += 1
-        if self._watcher is None or self._watcher.done():
-            self._watcher = asyncio.create_task(self._watch(), name="longrun-sqlite-watch")
-        try:
-            await asyncio.wait_for(event.wait(), timeout=max(0.0, timeout))
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            self._waiters -= 1
-
-    async def _watch(self) -> None:
-        """While anyone waits, notice commits made by other processes (PRAGMA data_version)."""
-        last = await asyncio.to_thread(self._data_version)
-        while self._waiters > 0 and self._watch_conn is not None:
-            await asyncio.sleep(self._poll)
-            version = await asyncio.to_thread(self._data_version)
-            if version != last:
-                last = version
-                self._notify()
-
-    def _data_version(self) -> int:
-        with self._watch_lock:
-            if self._watch_conn is None:
-                return -1
-            return int(self._watch_conn.execute("PRAGMA data_version").fetchone()[0])
+        return await self._changes.wait(timeout)
 
     # helpers (run on the writer or a reader thread) --------------------------------------------
     @staticmethod
@@ -449,69 +378,3 @@ class SQLiteStore(Store):
             },
         )
         conn.execute(q.DELETE, (row["id"],))
-
-
-def _is_empty(update: Update) -> bool:
-    return (
-        update.percent_complete is None
-        and update.progress is None
-        and update.estimated_completion_time is None
-        and update.resource_location is None
-        and not update.logs
-        and not update.errors
-        and not update.resources
-    )
-
-
-def _update_params(update: Update) -> dict[str, Any]:
-    return {
-        "percent": update.percent_complete,
-        "progress": None
-        if update.progress is None
-        else update.progress.model_dump_json(by_alias=True),
-        "eta": micros(update.estimated_completion_time),
-        "resource_location": update.resource_location,
-        "logs": dump_items(update.logs),
-        "errors": dump_items(update.errors),
-        "resources": dump_items(update.resources),
-    }
-
-
-def _list_sql(query: ListQuery) -> tuple[str, dict[str, Any]]:
-    where: list[str] = []
-    params: dict[str, Any] = {"limit": query.limit}
-
-    def among(column: str, values: Sequence[str], prefix: str) -> None:
-        names = {f"{prefix}{i}": v for i, v in enumerate(values)}
-        params.update(names)
-        where.append(f"{column} IN ({','.join(':' + n for n in names)})")
-
-    if query.compartment_ids is not None:
-        among("compartment_id", list(query.compartment_ids), "c")
-    if query.statuses:
-        among("status", [Status(s).value for s in query.statuses], "s")
-    if query.operation_types:
-        among("operation_type", list(query.operation_types), "t")
-    conditions: list[tuple[bool, str, Callable[[], Any]]] = [
-        (query.parent_id is not None, "parent_id = :parent", lambda: query.parent_id),
-        (
-            query.accepted_after is not None,
-            "time_accepted >= :after_t",
-            lambda: micros(query.accepted_after),
-        ),
-        (
-            query.accepted_before is not None,
-            "time_accepted < :before_t",
-            lambda: micros(query.accepted_before),
-        ),
-    ]
-    for present, clause, value in conditions:
-        if present:
-            where.append(clause)
-            params[clause.split(":")[1].strip()] = value()
-    if query.after_id is not None:
-        where.append("id < :cursor" if query.newest_first else "id > :cursor")
-        params["cursor"] = query.after_id
-    order = "DESC" if query.newest_first else "ASC"
-    clause = f"WHERE {' AND '.join(where)} " if where else ""
-    return f"SELECT * FROM operations {clause}ORDER BY id {order} LIMIT :limit", params

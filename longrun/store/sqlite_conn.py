@@ -17,9 +17,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from longrun.model import LongrunError, StoreUnavailable
+from longrun.model import ConfigurationError, LongrunError, StoreUnavailable
+from longrun.store.migrate import load_migrations, split_statements
 
-__all__ = ["SQLiteConnections", "connect", "translate"]
+__all__ = ["SQLiteConnections", "connect", "migrate", "translate"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,6 +46,35 @@ def connect(path: str, busy_timeout_ms: int = 10_000) -> sqlite3.Connection:
 def translate(exc: sqlite3.Error) -> LongrunError:
     """The one place where driver errors become longrun errors."""
     return StoreUnavailable(f"SQLite: {exc}")
+
+
+def migrate(path: str) -> None:
+    """Bring the file's schema up to date; BEGIN IMMEDIATE makes concurrent starters take turns."""
+    conn = connect(path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+            " name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+        )
+        current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+        migrations = load_migrations("sqlite")
+        if current > len(migrations):
+            raise ConfigurationError(
+                f"{path} has schema version {current}, newer than this longrun knows"
+            )
+        for migration in migrations[current:]:
+            for statement in split_statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version VALUES (?, ?, strftime('%s','now') * 1000000)",
+                (migration.version, migration.name),
+            )
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise ConfigurationError(f"cannot open SQLite store {path}: {exc}") from exc
+    finally:
+        conn.close()
 
 
 class SQLiteConnections:

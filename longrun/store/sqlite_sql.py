@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from longrun.store.rows import INSERT_COLUMNS, append_sql
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from longrun.model import Status
+from longrun.store.base import ListQuery, Update
+from longrun.store.rows import INSERT_COLUMNS, append_sql, dump_items, micros
 
 __all__ = [
     "CHILDREN",
@@ -21,6 +26,9 @@ __all__ = [
     "PURGE_CANDIDATES",
     "RENEW",
     "SET_STATUS",
+    "is_empty_update",
+    "list_sql",
+    "update_params",
 ]
 
 INSERT = (
@@ -136,3 +144,69 @@ VALUES (:id, :compartment_id, :operation_type, :status, :purged_at, :reason)
 """
 
 DELETE = "DELETE FROM operations WHERE id = ?"
+
+
+def is_empty_update(update: Update) -> bool:
+    return (
+        update.percent_complete is None
+        and update.progress is None
+        and update.estimated_completion_time is None
+        and update.resource_location is None
+        and not update.logs
+        and not update.errors
+        and not update.resources
+    )
+
+
+def update_params(update: Update) -> dict[str, Any]:
+    return {
+        "percent": update.percent_complete,
+        "progress": None
+        if update.progress is None
+        else update.progress.model_dump_json(by_alias=True),
+        "eta": micros(update.estimated_completion_time),
+        "resource_location": update.resource_location,
+        "logs": dump_items(update.logs),
+        "errors": dump_items(update.errors),
+        "resources": dump_items(update.resources),
+    }
+
+
+def list_sql(query: ListQuery) -> tuple[str, dict[str, Any]]:
+    where: list[str] = []
+    params: dict[str, Any] = {"limit": query.limit}
+
+    def among(column: str, values: Sequence[str], prefix: str) -> None:
+        names = {f"{prefix}{i}": v for i, v in enumerate(values)}
+        params.update(names)
+        where.append(f"{column} IN ({','.join(':' + n for n in names)})")
+
+    if query.compartment_ids is not None:
+        among("compartment_id", list(query.compartment_ids), "c")
+    if query.statuses:
+        among("status", [Status(s).value for s in query.statuses], "s")
+    if query.operation_types:
+        among("operation_type", list(query.operation_types), "t")
+    conditions: list[tuple[bool, str, Callable[[], Any]]] = [
+        (query.parent_id is not None, "parent_id = :parent", lambda: query.parent_id),
+        (
+            query.accepted_after is not None,
+            "time_accepted >= :after_t",
+            lambda: micros(query.accepted_after),
+        ),
+        (
+            query.accepted_before is not None,
+            "time_accepted < :before_t",
+            lambda: micros(query.accepted_before),
+        ),
+    ]
+    for present, clause, value in conditions:
+        if present:
+            where.append(clause)
+            params[clause.split(":")[1].strip()] = value()
+    if query.after_id is not None:
+        where.append("id < :cursor" if query.newest_first else "id > :cursor")
+        params["cursor"] = query.after_id
+    order = "DESC" if query.newest_first else "ASC"
+    clause = f"WHERE {' AND '.join(where)} " if where else ""
+    return f"SELECT * FROM operations {clause}ORDER BY id {order} LIMIT :limit", params

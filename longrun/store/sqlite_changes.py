@@ -1,0 +1,72 @@
+"""The SQLite change signal: local commits wake waiters at once; other processes' commits are
+noticed through ``PRAGMA data_version`` by one watcher task, only while someone waits."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+
+from longrun.store.sqlite_conn import connect
+
+__all__ = ["ChangeSignal"]
+
+
+class ChangeSignal:
+    """``wait(timeout)`` returns True at the next change of the database file."""
+
+    def __init__(self, path: str, poll_interval: float = 0.05) -> None:
+        self.path = path
+        self.poll_interval = poll_interval
+        self._event = asyncio.Event()
+        self._waiters = 0
+        self._watcher: asyncio.Task[None] | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        """Open the watcher's own connection (it never writes, so every commit moves its version)."""
+        self._event = asyncio.Event()
+        self._conn = connect(self.path)
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def notify(self) -> None:
+        """Wake every current waiter."""
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> bool:
+        event = self._event
+        self._waiters += 1
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch(), name="longrun-sqlite-watch")
+        try:
+            await asyncio.wait_for(event.wait(), timeout=max(0.0, timeout))
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._waiters -= 1
+
+    async def _watch(self) -> None:
+        last = await asyncio.to_thread(self._data_version)
+        while self._waiters > 0 and self._conn is not None:
+            await asyncio.sleep(self.poll_interval)
+            version = await asyncio.to_thread(self._data_version)
+            if version != last:
+                last = version
+                self.notify()
+
+    def _data_version(self) -> int:
+        with self._lock:
+            if self._conn is None:
+                return -1
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
