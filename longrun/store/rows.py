@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -108,8 +108,8 @@ def insert_values(new: NewOperation) -> dict[str, Any]:
     }
 
 
-def row_to_operation(row: Mapping[str, Any], children: Sequence[str] = ()) -> Operation:
-    """The Operation of a stored row."""
+def row_to_operation(row: Any, children: Sequence[str] = ()) -> Operation:
+    """The Operation of a stored row (any mapping by column name: sqlite3.Row, a dict row)."""
     data: dict[str, Any] = {
         "id": row["id"],
         "operation_type": row["operation_type"],
@@ -134,7 +134,7 @@ def row_to_operation(row: Mapping[str, Any], children: Sequence[str] = ()) -> Op
     return Operation.model_validate(data)
 
 
-def row_to_tombstone(row: Mapping[str, Any]) -> Tombstone:
+def row_to_tombstone(row: Any) -> Tombstone:
     """The Tombstone of a stored row."""
     return Tombstone(
         id=row["id"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import secrets
 import sqlite3
@@ -167,7 +168,7 @@ class SQLiteStore(Store):
         now: datetime,
         lease_seconds: float,
         limit: int,
-    ) -> list[Claim]:
+    ) -> builtins.list[Claim]:
         if not operation_types or limit < 1:
             return []
         types = {f"t{i}": name for i, name in enumerate(operation_types)}
@@ -319,7 +320,7 @@ class SQLiteStore(Store):
 
     # helpers (run on the writer or a reader thread) --------------------------------------------
     @staticmethod
-    def _must_get(conn: sqlite3.Connection, op_id: str) -> sqlite3.Row:
+    def _must_get(conn: sqlite3.Connection, op_id: str) -> Any:
         row = conn.execute(q.GET, (op_id,)).fetchone()
         if row is None:
             raise NotFound(f"no operation {op_id}", target="id")
@@ -343,7 +344,7 @@ class SQLiteStore(Store):
         error: OperationErrorInfo | None = None,
         retry_at: datetime | None = None,
         clear_lease: bool = False,
-    ) -> sqlite3.Row:
+    ) -> Any:
         check_transition(current, target)
         params = {
             "id": op_id,
