@@ -223,6 +223,22 @@ class Store(ABC):
         """Delete up to ``limit`` terminal operations finished before the cutoff, leaving
         tombstones; return how many."""
 
+    async def changed_since(self, since: datetime, limit: int = 500) -> builtins.list[Operation]:
+        """Up to ``limit`` operations whose ``last_action_time`` is at or after ``since``, in the
+        order they last moved (``last_action_time``, then id): the feed of live events.
+
+        This fallback pages through ``list``; engines override it with one indexed query."""
+        found: builtins.list[Operation] = []
+        after: str | None = None
+        while True:
+            page = await self.list(ListQuery(after_id=after, newest_first=False, limit=500))
+            found.extend(op for op in page if op.last_action_time >= since)
+            if len(page) < 500:
+                break
+            after = page[-1].id
+        found.sort(key=lambda op: (op.last_action_time, op.id))
+        return found[:limit]
+
     @abstractmethod
     async def wait_for_change(self, timeout: float) -> bool:
         """Return True as soon as any operation may have changed (in this process or another),

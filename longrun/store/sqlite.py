@@ -45,6 +45,12 @@ from longrun.store.transitions import lost_worker_decision, manual_transition
 
 __all__ = ["SQLiteStore"]
 
+RawOperation = tuple[dict[str, Any], list[str]]  # a row and its children's ids, not yet a model
+
+
+def _raw(conn: sqlite3.Connection, row: sqlite3.Row) -> RawOperation:
+    return dict(row), [r[0] for r in conn.execute(q.CHILDREN, (row["id"],))]
+
 
 class SQLiteStore(Store):
     """Operations in one SQLite file; safe for several processes on one host."""
@@ -105,16 +111,15 @@ class SQLiteStore(Store):
     async def _manual(
         self, op_id: str, now: datetime, action: str, reason: str | None = None
     ) -> Operation:
-        def job(conn: sqlite3.Connection) -> Operation:
+        def job(conn: sqlite3.Connection) -> RawOperation:
             row = self._must_get(conn, op_id)
             current = Status(row["status"])
             target, message = manual_transition(current, action, reason)
             if target == current:  # cancel of a CANCELING operation: nothing to change
-                return self._with_children(conn, row)
-            new_row = self._set_status(conn, op_id, current, target, now, log=message)
-            return self._with_children(conn, new_row)
+                return _raw(conn, row)
+            return _raw(conn, self._set_status(conn, op_id, current, target, now, log=message))
 
-        return await self._conns.write(job)
+        return row_to_operation(*await self._conns.write(job))
 
     async def delete(self, op_id: str, now: datetime) -> None:
         def job(conn: sqlite3.Connection) -> None:
@@ -146,17 +151,15 @@ class SQLiteStore(Store):
         sql, params = list_sql(query)
 
         def job(conn: sqlite3.Connection) -> list[Operation]:
-            rows = conn.execute(sql, params).fetchall()
-            parents = [r["id"] for r in rows]
-            children: dict[str, list[str]] = {}
-            if parents:
-                marks = ",".join("?" * len(parents))
-                for child in conn.execute(
-                    f"SELECT parent_id, id FROM operations WHERE parent_id IN ({marks}) ORDER BY id",
-                    parents,
-                ):
-                    children.setdefault(child[0], []).append(child[1])
-            return [row_to_operation(r, children.get(r["id"], ())) for r in rows]
+            return self._with_all_children(conn, conn.execute(sql, params).fetchall())
+
+        return await self._conns.read(job)
+
+    async def changed_since(self, since: datetime, limit: int = 500) -> list[Operation]:
+        params = {"since": micros(since), "limit": limit}
+
+        def job(conn: sqlite3.Connection) -> list[Operation]:
+            return self._with_all_children(conn, conn.execute(q.CHANGED_SINCE, params).fetchall())
 
         return await self._conns.read(job)
 
@@ -184,14 +187,15 @@ class SQLiteStore(Store):
             "limit": limit,
         }
 
-        def job(conn: sqlite3.Connection) -> list[Claim]:
-            rows = sorted(conn.execute(sql, params).fetchall(), key=lambda r: r["id"])
-            return [
-                Claim(row_to_operation(r), lease_id, expires, r["timeout"], r["retry_backoff"])
-                for r in rows
-            ]
+        def job(conn: sqlite3.Connection) -> builtins.list[dict[str, Any]]:
+            return [dict(r) for r in conn.execute(sql, params).fetchall()]
 
-        return await self._conns.write(job)
+        rows = sorted(await self._conns.write(job), key=lambda r: r["id"])
+        # rows become models here, on the loop, not on the writer thread that holds the lock
+        return [
+            Claim(row_to_operation(r), lease_id, expires, r["timeout"], r["retry_backoff"])
+            for r in rows
+        ]
 
     async def heartbeat(
         self, op_id: str, lease_id: str, now: datetime, lease_seconds: float, update: Update
@@ -215,7 +219,7 @@ class SQLiteStore(Store):
         return await self._conns.write(job)
 
     async def finish(self, op_id: str, lease_id: str, now: datetime, outcome: Outcome) -> Operation:
-        def job(conn: sqlite3.Connection) -> Operation:
+        def job(conn: sqlite3.Connection) -> RawOperation:
             fenced = conn.execute(q.GET_FENCED, {"id": op_id, "lease_id": lease_id}).fetchone()
             if fenced is None:
                 raise LeaseLost(f"lease {lease_id} on {op_id} is no longer current", target=op_id)
@@ -240,9 +244,9 @@ class SQLiteStore(Store):
             }
             if target in (Status.SUCCEEDED, Status.SUCCEEDED_WITH_WARNINGS):
                 params["percent"] = 100.0
-            return self._with_children(conn, conn.execute(q.FINISH, params).fetchone())
+            return _raw(conn, conn.execute(q.FINISH, params).fetchone())
 
-        return await self._conns.write(job)
+        return row_to_operation(*await self._conns.write(job))
 
     # housekeeping ----------------------------------------------------------------------------
     async def reap(self, now: datetime) -> ReapReport:
@@ -327,9 +331,21 @@ class SQLiteStore(Store):
         return row
 
     @staticmethod
+    def _with_all_children(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[Operation]:
+        parents = [r["id"] for r in rows]
+        children: dict[str, list[str]] = {}
+        if parents:
+            marks = ",".join("?" * len(parents))
+            for child in conn.execute(
+                f"SELECT parent_id, id FROM operations WHERE parent_id IN ({marks}) ORDER BY id",
+                parents,
+            ):
+                children.setdefault(child[0], []).append(child[1])
+        return [row_to_operation(r, children.get(r["id"], ())) for r in rows]
+
+    @staticmethod
     def _with_children(conn: sqlite3.Connection, row: sqlite3.Row) -> Operation:
-        children = [r[0] for r in conn.execute(q.CHILDREN, (row["id"],))]
-        return row_to_operation(row, children)
+        return row_to_operation(*_raw(conn, row))
 
     @staticmethod
     def _set_status(

@@ -10,6 +10,7 @@ from longrun.store.base import ListQuery, Update
 from longrun.store.rows import INSERT_COLUMNS, append_sql, dump_items, micros
 
 __all__ = [
+    "CHANGED_SINCE",
     "CHILDREN",
     "CLAIM",
     "DELETE",
@@ -42,6 +43,10 @@ IDEMPOTENT_LOOKUP = (
 )
 
 GET = "SELECT * FROM operations WHERE id = ?"
+CHANGED_SINCE = (
+    "SELECT * FROM operations WHERE last_action_time >= :since "
+    "ORDER BY last_action_time, id LIMIT :limit"
+)
 CHILDREN = "SELECT id FROM operations WHERE parent_id = ? ORDER BY id"
 GET_TOMBSTONE = "SELECT * FROM tombstones WHERE id = ?"
 GET_FENCED = "SELECT status, attempt FROM operations WHERE id = :id AND lease_id = :lease_id"
