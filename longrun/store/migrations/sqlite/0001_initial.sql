@@ -40,7 +40,7 @@ CREATE INDEX ix_operations_compartment_status ON operations (compartment_id, sta
 CREATE INDEX ix_operations_compartment_type ON operations (compartment_id, operation_type, id);
 -- Claims (status = 'ACCEPTED' in id order) and lists by status across compartments.
 CREATE INDEX ix_operations_status ON operations (status, id);
-CREATE INDEX ix_operations_parent ON operations (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX ix_operations_parent ON operations (parent_id, id) WHERE parent_id IS NOT NULL;
 CREATE INDEX ix_operations_lease ON operations (lease_expires) WHERE lease_expires IS NOT NULL;
 CREATE INDEX ix_operations_deadline ON operations (deadline)
     WHERE deadline IS NOT NULL AND status IN ('ACCEPTED', 'ON_HOLD');
