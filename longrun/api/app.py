@@ -10,9 +10,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from longrun.api.dialects import dialect_router
 from longrun.api.errors import install_error_handlers
+from longrun.api.events import ChangeHub, install_shutdown_signals
 from longrun.api.limits import BodyLimitMiddleware
 from longrun.api.routes import router
+from longrun.api.routes_events import router as events_router
 from longrun.config import Settings
 from longrun.engine.registry import App
 from longrun.model import Clock, ConfigurationError, SystemClock
@@ -103,11 +106,13 @@ def create_app(
     service = Service(store, op_app, clock=clock, max_wait_seconds=settings.max_wait_seconds)
     make_worker = worker_factory or _default_worker
     the_store: Store = store
+    hub = ChangeHub(store, now=clock.now)
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         await the_store.open()
         worker = None
+        restore_signals = install_shutdown_signals(hub)
         try:
             if settings.embedded_worker:
                 worker = make_worker(the_store, op_app, clock, settings)
@@ -115,6 +120,8 @@ def create_app(
                 api.state.worker = worker
             yield
         finally:
+            restore_signals()
+            await hub.stop()
             if worker is not None:
                 await worker.stop(_STOP_GRACE)
             if owns_store:
@@ -131,7 +138,10 @@ def create_app(
     api.state.service = service
     api.state.operation_app = op_app
     api.state.worker = None
+    api.state.events = hub
     install_error_handlers(api)
     api.include_router(router)
+    api.include_router(events_router)
+    api.include_router(dialect_router())
     api.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return api
