@@ -21,13 +21,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import percentile, print_table, start_server  # noqa: E402
-from _wrk import has_wrk, wrk_get_ids, wrk_post_json  # noqa: E402
-from noop_app import app  # noqa: E402
+from _common import percentile, print_table, start_server
+from _wrk import has_wrk, wrk_get_ids, wrk_post_json
+from noop_app import app
 
-from longrun.engine.worker import Worker  # noqa: E402
-from longrun.service import Service  # noqa: E402
-from longrun.store import open_store  # noqa: E402
+from longrun.engine.worker import Worker
+from longrun.service import Service
+from longrun.store import open_store
 
 
 def bench_huey(n: int, folder: Path) -> dict[str, float]:
