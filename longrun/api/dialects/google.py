@@ -46,6 +46,7 @@ _STATUS_OF = {v: k for k, v in STATE.items()}
 # longrun error code -> google.rpc.Code; a handler's own codes are UNKNOWN (2)
 GRPC_CODE: dict[str, int] = {
     "Canceled": 1,
+    "Gone": 5,
     "InvalidInput": 3,
     "Missed": 4,
     "HandlerTimeout": 4,
@@ -176,15 +177,16 @@ def operation_from_google(body: dict[str, Any]) -> Operation:
 
 def _render_error(request: Request, exc: LongrunError) -> Response:
     code = grpc_code(exc.code)
+    http_status = 404 if exc.http_status == 410 else exc.http_status  # Google has no 410
     body = {
         "error": {
-            "code": exc.http_status,
+            "code": http_status,
             "message": exc.message,
             "status": _STATUS_NAME.get(code, "UNKNOWN"),
             "details": [_error_info(exc.code, exc.target)],
         }
     }
-    return JSONResponse(body, status_code=exc.http_status)
+    return JSONResponse(body, status_code=http_status)
 
 
 router = APIRouter(route_class=error_route(_render_error), tags=["dialect: google"])

@@ -28,6 +28,7 @@ __all__ = [
     "work_request",
     "work_request_errors",
     "work_request_logs",
+    "work_request_summary",
 ]
 
 # the list body is a bare array for these clients (iaas, mysql, container engine) ...
@@ -96,6 +97,11 @@ def work_request(op: Operation) -> dict[str, Any]:
     if op.status is Status.ON_HOLD:
         body["onHold"] = True
     return body
+
+
+def work_request_summary(op: Operation) -> dict[str, Any]:
+    """A ``WorkRequestSummary``: the WorkRequest, its id also as ``workRequestId`` (API Gateway)."""
+    return {**work_request(op), "workRequestId": op.id}
 
 
 def operation_from_work_request(
@@ -278,5 +284,5 @@ async def list_work_requests(
         for op in result.items
         if resource_id is None or any(r.identifier == resource_id for r in op.resources)
     ]
-    body = _listing(version, [work_request(op) for op in items])
+    body = _listing(version, [work_request_summary(op) for op in items])
     return _json(request, body, opc_next_page=result.next_page or "")
