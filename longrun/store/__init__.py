@@ -25,9 +25,15 @@ def open_store(url: str) -> Store:
 
         return SQLiteStore(sqlite_path(url))
     if url.startswith(("postgresql://", "postgres://")):
-        raise ConfigurationError(
-            "the PostgreSQL engine is not part of this build yet; use sqlite:///path", target="db"
-        )
+        try:
+            from longrun.store.postgres import PostgresStore
+        except ImportError as exc:  # psycopg is an optional extra
+            raise ConfigurationError(
+                f"a PostgreSQL store needs psycopg ({exc.name or exc}): "
+                "pip install 'longrun[postgres]'",
+                target="db",
+            ) from exc
+        return PostgresStore(url)
     raise ConfigurationError(
         f"unknown store URL {url!r}: expected sqlite:///path or postgresql://…", target="db"
     )

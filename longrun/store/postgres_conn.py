@@ -17,10 +17,11 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from longrun.model import InternalError, LongrunError, StoreUnavailable
-from longrun.store.postgres_sql import CHANNEL
+from longrun.model import ConfigurationError, InternalError, LongrunError, StoreUnavailable
+from longrun.store.migrate import load_migrations
+from longrun.store.postgres_sql import CHANNEL, MIGRATION_LOCK
 
-__all__ = ["Conn", "PostgresConnections", "connect", "translate"]
+__all__ = ["Conn", "PostgresConnections", "connect", "migrate", "translate"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,6 +52,34 @@ async def _configure(conn: Conn) -> None:
     await conn.set_autocommit(True)
     await conn.execute("SET TIME ZONE 'UTC'")
     await conn.set_autocommit(autocommit)
+
+
+async def migrate(url: str, timeout: float) -> None:
+    """Bring the schema up to date; an advisory lock lets many processes start at once."""
+    try:
+        conn = await connect(url, autocommit=False, timeout=timeout)
+        async with conn:
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY,"
+                " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            cur = await conn.execute("SELECT coalesce(max(version), 0) AS v FROM schema_version")
+            current = (await cur.fetchone() or {"v": 0})["v"]
+            migrations = load_migrations("postgres")
+            if current > len(migrations):
+                raise ConfigurationError(
+                    f"the database has schema version {current}, newer than this longrun knows"
+                )
+            for migration in migrations[current:]:
+                await conn.execute(migration.sql.encode())  # a whole script: no parameters
+                await conn.execute(
+                    "INSERT INTO schema_version (version, name) VALUES (%s, %s)",
+                    (migration.version, migration.name),
+                )
+            await conn.commit()
+    except (psycopg.Error, OSError) as exc:
+        raise translate(exc) from exc
 
 
 def _is_retryable(exc: BaseException, conn: Conn | None) -> bool:

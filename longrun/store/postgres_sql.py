@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "CHANGED_SINCE",
     "CHANNEL",
     "CLAIM",
     "DELETE_TO_TOMBSTONE",
@@ -27,7 +28,9 @@ CHANNEL = "longrun_changes"  # the NOTIFY channel of 0001_initial.sql's trigger
 MIGRATION_LOCK = 0x6C6F6E6772756E  # "longrun": pg_advisory_xact_lock key of schema migrations
 
 # Every read of an operation brings its children's ids along (one round trip, not two).
-_CHILDREN = "ARRAY(SELECT c.id FROM operations c WHERE c.parent_id = o.id ORDER BY c.id) AS children"
+_CHILDREN = (
+    "ARRAY(SELECT c.id FROM operations c WHERE c.parent_id = o.id ORDER BY c.id) AS children"
+)
 SELECT_OPERATIONS = f"SELECT o.*, {_CHILDREN} FROM operations o"
 _RETURNING = f"RETURNING o.*, {_CHILDREN}"
 
@@ -51,6 +54,10 @@ IDEMPOTENT_LOOKUP = (
 )
 
 GET = SELECT_OPERATIONS + " WHERE o.id = %(id)s::text"
+CHANGED_SINCE = (
+    SELECT_OPERATIONS + " WHERE o.last_action_time >= %(since)s::timestamptz"
+    " ORDER BY o.last_action_time, o.id LIMIT %(limit)s::int"
+)
 GET_FOR_UPDATE = "SELECT * FROM operations WHERE id = %(id)s::text FOR UPDATE"
 GET_TOMBSTONE = "SELECT * FROM tombstones WHERE id = %(id)s::text"
 GET_FENCED = (

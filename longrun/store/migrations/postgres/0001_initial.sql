@@ -41,7 +41,9 @@ CREATE INDEX ix_operations_compartment_type ON operations (compartment_id, opera
 CREATE INDEX ix_operations_status ON operations (status, id);
 -- Claims: only the ACCEPTED rows, in id order (small, hot, and cheap to skip-lock through).
 CREATE INDEX ix_operations_claimable ON operations (id) WHERE status = 'ACCEPTED';
-CREATE INDEX ix_operations_parent ON operations (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX ix_operations_parent ON operations (parent_id, id) WHERE parent_id IS NOT NULL;
+-- The change feed: operations in the order they last moved (the events hub reads it).
+CREATE INDEX ix_operations_last_action ON operations (last_action_time, id);
 CREATE INDEX ix_operations_lease ON operations (lease_expires) WHERE lease_expires IS NOT NULL;
 CREATE INDEX ix_operations_deadline ON operations (deadline)
     WHERE deadline IS NOT NULL AND status IN ('ACCEPTED', 'ON_HOLD');

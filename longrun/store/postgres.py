@@ -1,0 +1,392 @@
+"""The PostgreSQL engine: many API servers and workers on many hosts sharing one database.
+
+Claims take rows ``FOR UPDATE SKIP LOCKED``; a trigger NOTIFYs every committed change and each
+store keeps one LISTEN connection that wakes its waiters at once; migrations run under an
+advisory lock so that any number of processes may start together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import secrets
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from longrun.model import (
+    ConfigurationError,
+    IllegalTransition,
+    LeaseLost,
+    LogEntry,
+    LogLevel,
+    LostWorkerPolicy,
+    NotFound,
+    Operation,
+    OperationErrorInfo,
+    Status,
+    backoff_seconds,
+    check_transition,
+)
+from longrun.store import postgres_sql as q
+from longrun.store.base import (
+    Claim,
+    ListQuery,
+    NewOperation,
+    Outcome,
+    ReapReport,
+    Store,
+    SubmitResult,
+    Tombstone,
+    Update,
+)
+from longrun.store.postgres_conn import Conn, PostgresConnections, migrate
+from longrun.store.postgres_rows import (
+    insert_params,
+    is_empty,
+    list_sql,
+    row_to_operation,
+    update_params,
+    utc,
+)
+from longrun.store.rows import dump_items
+from longrun.store.transitions import lost_worker_decision, manual_transition
+
+__all__ = ["PostgresStore"]
+
+T = TypeVar("T")
+
+
+class PostgresStore(Store):
+    """Operations in one PostgreSQL database; safe for any number of processes on any hosts."""
+
+    engine = "postgres"
+
+    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 3.0) -> None:
+        self.url = url
+        self._pool_size = pool_size
+        self._timeout = timeout
+        self._conns: PostgresConnections | None = None
+        self._changed = asyncio.Event()
+
+    # lifecycle -------------------------------------------------------------------------------
+    async def open(self) -> None:
+        self._changed = asyncio.Event()
+        await migrate(self.url, self._timeout)
+        conns = PostgresConnections(self.url, max_size=self._pool_size, timeout=self._timeout)
+        conns.on_change = self._notify
+        await conns.open()
+        self._conns = conns
+
+    async def close(self) -> None:
+        if self._conns is not None:
+            await self._conns.close()
+            self._conns = None
+
+    async def schema_version(self) -> int:
+        async def job(conn: Conn) -> int:
+            cur = await conn.execute("SELECT max(version) AS v FROM schema_version")
+            row = await cur.fetchone()
+            return int(row["v"]) if row else 0
+
+        return await self._read(job)
+
+    # submit and manual transitions -----------------------------------------------------------
+    async def submit(self, new: NewOperation) -> SubmitResult:
+        op = new.operation
+        values = insert_params(new)
+
+        async def job(conn: Conn) -> SubmitResult:
+            while True:  # a holder of the key deleted between the two statements: insert again
+                if await _fetchone(conn, q.INSERT, values) is not None:
+                    return SubmitResult(op, True, new.request_hash)
+                row = await _fetchone(conn, q.IDEMPOTENT_LOOKUP, values)
+                if row is not None:
+                    return SubmitResult(row_to_operation(row), False, row["request_hash"])
+
+        return await self._write(job)
+
+    async def request_cancel(self, op_id: str, now: datetime) -> Operation:
+        return await self._manual(op_id, now, "cancel")
+
+    async def hold(self, op_id: str, now: datetime, reason: str | None = None) -> Operation:
+        return await self._manual(op_id, now, "hold", reason)
+
+    async def release(self, op_id: str, now: datetime) -> Operation:
+        return await self._manual(op_id, now, "release")
+
+    async def _manual(
+        self, op_id: str, now: datetime, action: str, reason: str | None = None
+    ) -> Operation:
+        async def job(conn: Conn) -> Operation:
+            current = Status((await _must_lock(conn, op_id))["status"])
+            target, message = manual_transition(current, action, reason)
+            if target == current:  # cancel of a CANCELING operation: nothing to change
+                return row_to_operation(await _fetchone(conn, q.GET, {"id": op_id}))
+            return await _set_status(conn, op_id, current, target, now, log=message)
+
+        return await self._write(job)
+
+    async def delete(self, op_id: str, now: datetime) -> None:
+        async def job(conn: Conn) -> None:
+            row = await _must_lock(conn, op_id)
+            if not Status(row["status"]).is_terminal:
+                raise IllegalTransition(
+                    f"operation {op_id} is {row['status']}; only a terminal operation can be deleted",
+                    target="status",
+                )
+            await conn.execute(
+                q.DELETE_TO_TOMBSTONE, {"id": op_id, "now": now, "reason": "deleted"}
+            )
+
+        await self._write(job)
+
+    # reads -----------------------------------------------------------------------------------
+    async def get(self, op_id: str) -> Operation | None:
+        async def job(conn: Conn) -> Operation | None:
+            row = await _fetchone(conn, q.GET, {"id": op_id})
+            return None if row is None else row_to_operation(row)
+
+        return await self._read(job)
+
+    async def get_tombstone(self, op_id: str) -> Tombstone | None:
+        async def job(conn: Conn) -> Tombstone | None:
+            row = await _fetchone(conn, q.GET_TOMBSTONE, {"id": op_id})
+            if row is None:
+                return None
+            return Tombstone(
+                id=row["id"],
+                compartment_id=row["compartment_id"],
+                operation_type=row["operation_type"],
+                status=Status(row["status"]),
+                purged_at=utc(row["purged_at"]),
+                reason=row["reason"],
+            )
+
+        return await self._read(job)
+
+    async def list(self, query: ListQuery) -> builtins.list[Operation]:
+        if query.compartment_ids is not None and not query.compartment_ids:
+            return []
+        sql, params = list_sql(query)
+
+        async def job(conn: Conn) -> builtins.list[Operation]:
+            cur = await conn.execute(sql, params)
+            return [row_to_operation(r) for r in await cur.fetchall()]
+
+        return await self._read(job)
+
+    # the worker ------------------------------------------------------------------------------
+    async def claim(
+        self,
+        worker_id: str,
+        operation_types: Sequence[str],
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+    ) -> builtins.list[Claim]:
+        if not operation_types or limit < 1:
+            return []
+        lease_id = secrets.token_hex(8)
+        expires = now + timedelta(seconds=lease_seconds)
+        params = {
+            "types": list(operation_types),
+            "worker_id": worker_id,
+            "lease_id": lease_id,
+            "lease_expires": expires,
+            "now": now,
+            "limit": limit,
+        }
+
+        async def job(conn: Conn) -> builtins.list[Claim]:
+            cur = await conn.execute(q.CLAIM, params)
+            rows = sorted(await cur.fetchall(), key=lambda r: r["id"])
+            return [
+                Claim(row_to_operation(r), lease_id, expires, r["timeout"], r["retry_backoff"])
+                for r in rows
+            ]
+
+        return await self._write(job)
+
+    async def heartbeat(
+        self, op_id: str, lease_id: str, now: datetime, lease_seconds: float, update: Update
+    ) -> Status:
+        fence = {
+            "id": op_id,
+            "lease_id": lease_id,
+            "lease_expires": now + timedelta(seconds=lease_seconds),
+        }
+        if is_empty(update):
+            sql, params = q.RENEW, fence
+        else:
+            sql, params = q.HEARTBEAT, {**fence, **update_params(update), "now": now}
+
+        async def job(conn: Conn) -> Status:
+            row = await _fetchone(conn, sql, params)
+            if row is None:
+                raise LeaseLost(f"lease {lease_id} on {op_id} is no longer current", target=op_id)
+            return Status(row["status"])
+
+        return await self._write(job)
+
+    async def finish(self, op_id: str, lease_id: str, now: datetime, outcome: Outcome) -> Operation:
+        async def job(conn: Conn) -> Operation:
+            fenced = await _fetchone(conn, q.GET_FENCED, {"id": op_id, "lease_id": lease_id})
+            if fenced is None:
+                raise LeaseLost(f"lease {lease_id} on {op_id} is no longer current", target=op_id)
+            current = Status(fenced["status"])
+            target = outcome.status
+            retry = outcome.retry_at is not None and current is Status.IN_PROGRESS
+            if outcome.retry_at is not None:
+                target = Status.ACCEPTED if retry else Status.CANCELED
+            check_transition(current, target)
+            params = {
+                **update_params(outcome),
+                "id": op_id,
+                "lease_id": lease_id,
+                "now": now,
+                "status": target.value,
+                "time_finished": now if target.is_terminal else None,
+                "next_attempt": 1 if retry and outcome.counts_attempt else 0,
+                "requeue": retry,
+                "not_before": outcome.retry_at if retry else None,
+                "result": None if outcome.result is None else json.dumps(outcome.result),
+                "eta": None,
+            }
+            if target in (Status.SUCCEEDED, Status.SUCCEEDED_WITH_WARNINGS):
+                params["percent"] = 100.0
+            return row_to_operation(await _fetchone(conn, q.FINISH, params))
+
+        return await self._write(job)
+
+    async def changed_since(self, since: datetime, limit: int = 500) -> builtins.list[Operation]:
+        async def job(conn: Conn) -> builtins.list[Operation]:
+            cur = await conn.execute(q.CHANGED_SINCE, {"since": since, "limit": limit})
+            return [row_to_operation(r) for r in await cur.fetchall()]
+
+        return await self._read(job)
+
+    # housekeeping ----------------------------------------------------------------------------
+    async def reap(self, now: datetime) -> ReapReport:
+        async def job(conn: Conn) -> ReapReport:
+            report = ReapReport()
+            cur = await conn.execute(q.EXPIRED_LEASES, {"now": now})
+            for row in await cur.fetchall():
+                await _reap_one(conn, row, now, report)
+            entry = LogEntry(
+                timestamp=now,
+                level=LogLevel.WARNING,
+                message="deadline passed before the operation started",
+            )
+            cur = await conn.execute(q.MARK_MISSED, {"now": now, "logs": dump_items([entry])})
+            report.missed.extend(r["id"] for r in await cur.fetchall())
+            return report
+
+        return await self._write(job)
+
+    async def purge(self, finished_before: datetime, now: datetime, limit: int = 1000) -> int:
+        params = {
+            "cutoff": finished_before,
+            "now": now,
+            "limit": limit,
+            "reason": "purged by retention",
+        }
+
+        async def job(conn: Conn) -> int:
+            cur = await conn.execute(q.PURGE, params)
+            return max(cur.rowcount, 0)
+
+        return await self._write(job)
+
+    # change notifications --------------------------------------------------------------------
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout=max(0.0, timeout))
+            return True
+        except TimeoutError:
+            return False
+
+    # plumbing --------------------------------------------------------------------------------
+    def _connections(self) -> PostgresConnections:
+        if self._conns is None:
+            raise ConfigurationError("the PostgreSQL store is not open: call await store.open()")
+        return self._conns
+
+    async def _read(self, job: Callable[[Conn], Awaitable[T]]) -> T:
+        return await self._connections().run(job)
+
+    async def _write(self, job: Callable[[Conn], Awaitable[T]]) -> T:
+        result = await self._connections().run(job)
+        self._notify()  # our own waiters need not wait for the NOTIFY's round trip
+        return result
+
+
+async def _fetchone(conn: Conn, sql: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    cur = await conn.execute(sql, params)
+    return await cur.fetchone()
+
+
+async def _must_lock(conn: Conn, op_id: str) -> dict[str, Any]:
+    row = await _fetchone(conn, q.GET_FOR_UPDATE, {"id": op_id})
+    if row is None:
+        raise NotFound(f"no operation {op_id}", target="id")
+    return row
+
+
+async def _set_status(
+    conn: Conn,
+    op_id: str,
+    current: Status,
+    target: Status,
+    now: datetime,
+    *,
+    log: str | None = None,
+    level: LogLevel = LogLevel.INFO,
+    error: OperationErrorInfo | None = None,
+    retry_at: datetime | None = None,
+    clear_lease: bool = False,
+) -> Operation:
+    check_transition(current, target)
+    params = {
+        "id": op_id,
+        "expected": current.value,
+        "status": target.value,
+        "now": now,
+        "time_finished": now if target.is_terminal else None,
+        "requeue": retry_at is not None,
+        "not_before": retry_at,
+        "logs": dump_items([LogEntry(timestamp=now, level=level, message=log)]) if log else None,
+        "errors": dump_items([error]) if error else None,
+        "clear_lease": clear_lease or target.is_terminal,
+    }
+    return row_to_operation(await _fetchone(conn, q.SET_STATUS, params))
+
+
+async def _reap_one(conn: Conn, row: Mapping[str, Any], now: datetime, report: ReapReport) -> None:
+    current = Status(row["status"])
+    decision = lost_worker_decision(
+        current,
+        row["attempt"],
+        row["max_attempts"],
+        LostWorkerPolicy(row["lost_worker_policy"]),
+        row["worker_id"],
+    )
+    retry_at = now + timedelta(seconds=backoff_seconds(row["retry_backoff"], row["attempt"]))
+    await _set_status(
+        conn,
+        row["id"],
+        current,
+        decision.status,
+        now,
+        log=decision.message,
+        level=LogLevel.WARNING,
+        error=decision.error,
+        retry_at=retry_at if decision.status is Status.ACCEPTED else None,
+        clear_lease=True,
+    )
+    getattr(report, decision.report).append(row["id"])
