@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,7 +89,7 @@ def error_route(render: ErrorRenderer) -> type[APIRoute]:
     class DialectRoute(APIRoute):
         """A route rendering its own errors in its dialect's shape."""
 
-        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
 
             async def route(request: Request) -> Response:

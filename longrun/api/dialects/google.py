@@ -143,7 +143,9 @@ def operation_from_google(body: dict[str, Any]) -> Operation:
     errors = []
     error = body.get("error")
     if error and error.get("code") != 1 and meta["state"] != "MISSED":
-        info = next((d for d in error.get("details", []) if d.get("@type") == ERROR_INFO), {})
+        info: dict[str, Any] = next(
+            (d for d in error.get("details", []) if d.get("@type") == ERROR_INFO), {}
+        )
         target = info.get("metadata", {}).get("target")
         errors.append(
             {"code": info.get("reason", "Unknown"), "message": error["message"], "target": target}
