@@ -14,6 +14,7 @@ from longrun.api.dialects import dialect_router
 from longrun.api.errors import install_error_handlers
 from longrun.api.events import ChangeHub, install_shutdown_signals
 from longrun.api.limits import BodyLimitMiddleware
+from longrun.api.metrics import router as metrics_router
 from longrun.api.routes import router
 from longrun.api.routes_events import router as events_router
 from longrun.config import Settings
@@ -142,6 +143,7 @@ def create_app(
     install_error_handlers(api)
     api.include_router(router)
     api.include_router(events_router)
+    api.include_router(metrics_router)
     api.include_router(dialect_router())
     api.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return api

@@ -31,6 +31,7 @@ __all__ = [
     "Outcome",
     "ReapReport",
     "Store",
+    "StoreStats",
     "SubmitResult",
     "Tombstone",
     "Update",
@@ -133,6 +134,15 @@ class ReapReport:
         return sum(
             len(x) for x in (self.retried, self.failed, self.held, self.canceled, self.missed)
         )
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """What metrics read from the store: counts, and the queue of operations ready to start."""
+
+    counts: dict[tuple[Status, str], int]  # (status, operation_type) -> how many
+    ready: int  # ACCEPTED operations whose not_before has come: the queue depth
+    oldest_ready: datetime | None  # time_accepted of the oldest of them
 
 
 class Store(ABC):
@@ -238,6 +248,25 @@ class Store(ABC):
             after = page[-1].id
         found.sort(key=lambda op: (op.last_action_time, op.id))
         return found[:limit]
+
+    async def stats(self, now: datetime) -> StoreStats:
+        """Counts by status and type, and the queue of ACCEPTED operations ready at ``now``.
+
+        This fallback pages through ``list``; engines override it with aggregate queries."""
+        counts: dict[tuple[Status, str], int] = {}
+        ready, oldest = 0, None
+        after: str | None = None
+        while True:
+            page = await self.list(ListQuery(after_id=after, newest_first=False, limit=500))
+            for op in page:
+                key = (op.status, op.operation_type)
+                counts[key] = counts.get(key, 0) + 1
+                if op.status is Status.ACCEPTED and (op.not_before is None or op.not_before <= now):
+                    ready += 1
+                    oldest = op.time_accepted if oldest is None else min(oldest, op.time_accepted)
+            if len(page) < 500:
+                return StoreStats(counts, ready, oldest)
+            after = page[-1].id
 
     @abstractmethod
     async def wait_for_change(self, timeout: float) -> bool:

@@ -33,6 +33,7 @@ from longrun.store.base import (
     Outcome,
     ReapReport,
     Store,
+    StoreStats,
     SubmitResult,
     Tombstone,
     Update,
@@ -151,17 +152,18 @@ class SQLiteStore(Store):
         sql, params = list_sql(query)
 
         def job(conn: sqlite3.Connection) -> list[Operation]:
-            return self._with_all_children(conn, conn.execute(sql, params).fetchall())
+            return self._all_with_children(conn, conn.execute(sql, params).fetchall())
 
         return await self._conns.read(job)
 
-    async def changed_since(self, since: datetime, limit: int = 500) -> list[Operation]:
+    async def changed_since(self, since: datetime, limit: int = 500) -> builtins.list[Operation]:
         params = {"since": micros(since), "limit": limit}
+        return await self._conns.read(
+            lambda c: self._all_with_children(c, c.execute(q.CHANGED_SINCE, params).fetchall())
+        )
 
-        def job(conn: sqlite3.Connection) -> list[Operation]:
-            return self._with_all_children(conn, conn.execute(q.CHANGED_SINCE, params).fetchall())
-
-        return await self._conns.read(job)
+    async def stats(self, now: datetime) -> StoreStats:
+        return await self._conns.read(lambda c: q.read_stats(c, micros(now) or 0))
 
     # the worker ------------------------------------------------------------------------------
     async def claim(
@@ -331,9 +333,9 @@ class SQLiteStore(Store):
         return row
 
     @staticmethod
-    def _with_all_children(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[Operation]:
-        parents = [r["id"] for r in rows]
-        children: dict[str, list[str]] = {}
+    def _all_with_children(c: sqlite3.Connection, rows: Sequence[Any]) -> builtins.list[Operation]:
+        conn, parents = c, [r["id"] for r in rows]
+        children: dict[str, builtins.list[str]] = {}
         if parents:
             marks = ",".join("?" * len(parents))
             for child in conn.execute(

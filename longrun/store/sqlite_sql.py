@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from longrun.model import Status
-from longrun.store.base import ListQuery, Update
+from longrun.model.clock import from_micros
+from longrun.store.base import ListQuery, StoreStats, Update
 from longrun.store.rows import INSERT_COLUMNS, append_sql, dump_items, micros
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "SET_STATUS",
     "is_empty_update",
     "list_sql",
+    "read_stats",
     "update_params",
 ]
 
@@ -46,6 +49,12 @@ GET = "SELECT * FROM operations WHERE id = ?"
 CHANGED_SINCE = (
     "SELECT * FROM operations WHERE last_action_time >= :since "
     "ORDER BY last_action_time, id LIMIT :limit"
+)
+# Metrics: counts by status and type, and the queue of what may start now.
+STATS_COUNTS = "SELECT status, operation_type, count(*) FROM operations GROUP BY 1, 2"
+STATS_READY = (
+    "SELECT count(*), min(time_accepted) FROM operations "
+    "WHERE status = 'ACCEPTED' AND (not_before IS NULL OR not_before <= :now)"
 )
 CHILDREN = "SELECT id FROM operations WHERE parent_id = ? ORDER BY id"
 GET_TOMBSTONE = "SELECT * FROM tombstones WHERE id = ?"
@@ -215,3 +224,10 @@ def list_sql(query: ListQuery) -> tuple[str, dict[str, Any]]:
     order = "DESC" if query.newest_first else "ASC"
     clause = f"WHERE {' AND '.join(where)} " if where else ""
     return f"SELECT * FROM operations {clause}ORDER BY id {order} LIMIT :limit", params
+
+
+def read_stats(conn: sqlite3.Connection, now: int) -> StoreStats:
+    """The StoreStats of the database as of ``now`` (µs)."""
+    counts = {(Status(r[0]), r[1]): int(r[2]) for r in conn.execute(STATS_COUNTS)}
+    ready, oldest = conn.execute(STATS_READY, {"now": now}).fetchone()
+    return StoreStats(counts, int(ready), None if oldest is None else from_micros(oldest))
