@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from longrun.model import (
-    ConfigurationError,
     IllegalTransition,
     LeaseLost,
     LogEntry,
@@ -26,6 +25,7 @@ from longrun.model import (
     Operation,
     OperationErrorInfo,
     Status,
+    StoreUnavailable,
     backoff_seconds,
     check_transition,
 )
@@ -314,7 +314,7 @@ class PostgresStore(Store):
     # plumbing --------------------------------------------------------------------------------
     def _connections(self) -> PostgresConnections:
         if self._conns is None:
-            raise ConfigurationError("the PostgreSQL store is not open: call await store.open()")
+            raise StoreUnavailable("the PostgreSQL store is not open (or already closed)")
         return self._conns
 
     async def _read(self, job: Callable[[Conn], Awaitable[T]]) -> T:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from longrun.model import Clock, ManualClock, Operation, Status
 from longrun.service import Service
 from longrun.store import Store
 from longrun.store.base import ListQuery, Outcome, Update
+from tests.store.conftest import ENGINES, store_url
 
 __all__ = ["Api", "EchoInput", "make_test_app", "running_api", "settings_for", "wait_until"]
 
@@ -153,24 +154,32 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+@pytest.fixture(params=ENGINES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store of every engine (PostgreSQL when LONGRUN_TEST_POSTGRES is set)."""
+    with store_url(request.param, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
-async def api(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Api]:
+async def api(tmp_path: Path, clock: ManualClock, db_url: str) -> AsyncIterator[Api]:
     """The app on a fresh store, without a worker."""
-    app = create_app(settings_for(tmp_path), app=make_test_app(), clock=clock)
+    app = create_app(settings_for(tmp_path, db=db_url), app=make_test_app(), clock=clock)
     async for running in running_api(app):
         yield running
 
 
 @pytest.fixture
 def api_factory(
-    tmp_path: Path, clock: ManualClock
+    tmp_path: Path, clock: ManualClock, db_url: str
 ) -> Callable[..., contextlib.AbstractAsyncContextManager[Api]]:
     """Build and run an app with settings overrides: ``async with api_factory(public_url=...)``."""
 
     @contextlib.asynccontextmanager
     async def build(**overrides: Any) -> AsyncIterator[Api]:
         op_app = overrides.pop("app", None) or make_test_app()
-        app = create_app(settings_for(tmp_path, **overrides), app=op_app, clock=clock)
+        settings = settings_for(tmp_path, **{"db": db_url, **overrides})
+        app = create_app(settings, app=op_app, clock=clock)
         async for running in running_api(app):
             yield running
 
@@ -178,17 +187,19 @@ def api_factory(
 
 
 @pytest.fixture
-async def worker_api(tmp_path: Path) -> AsyncIterator[Api]:
+async def worker_api(tmp_path: Path, db_url: str) -> AsyncIterator[Api]:
     """The app with its embedded worker, the real clock and the test types."""
-    settings = settings_for(tmp_path, embedded_worker=True, worker_slots=2, poll_interval=0.05)
+    settings = settings_for(
+        tmp_path, db=db_url, embedded_worker=True, worker_slots=2, poll_interval=0.05
+    )
     app = create_app(settings, app=make_test_app())
     async for running in running_api(app):
         yield running
 
 
 @pytest.fixture
-async def lenient_api(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Api]:
+async def lenient_api(tmp_path: Path, clock: ManualClock, db_url: str) -> AsyncIterator[Api]:
     """Like ``api``, but server errors come back as responses instead of being raised."""
-    app = create_app(settings_for(tmp_path), app=make_test_app(), clock=clock)
+    app = create_app(settings_for(tmp_path, db=db_url), app=make_test_app(), clock=clock)
     async for running in running_api(app, raise_app_exceptions=False):
         yield running

@@ -35,7 +35,7 @@ async def test_healthz(api: Any) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert body["store"] == "sqlite"
+    assert body["store"] == api.store.engine
     assert isinstance(body["schemaVersion"], int) and body["schemaVersion"] >= 1
 
 
