@@ -96,18 +96,28 @@ class Cluster:
         return proc
 
     def serve(self) -> Proc:
-        proc = self.start("serve", "serve", "--no-worker", "--port", str(self.port))
+        """Start `serve --no-worker`; a port taken meanwhile by someone else gets a new port."""
+        for _ in range(3):
+            proc = self.start("serve", "serve", "--no-worker", "--port", str(self.port))
+            if self._healthy(proc):
+                return proc
+            self.procs.remove(proc)
+            if "address already in use" not in proc.output():
+                break
+            self.port = free_port()
+        pytest.fail(f"serve did not start:\n{proc.output()}")
 
-        def healthy() -> bool:
+    def _healthy(self, proc: Proc) -> bool:
+        def answered() -> str | None:
             if proc.popen.poll() is not None:
-                pytest.fail(f"serve exited:\n{proc.output()}")
+                return "exited"
             try:
-                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+                ok = httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
             except httpx.TransportError:
-                return False
+                return None
+            return "healthy" if ok else None
 
-        until(healthy, STARTUP_TIMEOUT, "serve answering /healthz")
-        return proc
+        return until(answered, STARTUP_TIMEOUT, "serve answering /healthz") == "healthy"
 
     def worker(self, name: str) -> Proc:
         proc = self.start(name, "worker", "--slots", "4")
@@ -156,3 +166,5 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     finally:
         for proc in reversed(running.procs):
             proc.stop()
+        for proc in running.procs:  # pytest shows this only when the test failed
+            print(f"----- {proc.name} (exit {proc.popen.returncode})\n{proc.output()[-4000:]}")
