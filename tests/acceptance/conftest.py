@@ -86,6 +86,10 @@ class Cluster:
 
     def start(self, name: str, *args: str) -> Proc:
         log = self.home / f"{name}.log"
+        serial = 1
+        while log.exists():  # several clusters may share a home: never mix two logs
+            serial += 1
+            log = self.home / f"{name}-{serial}.log"
         handle = log.open("wb")
         popen = subprocess.Popen(
             [*COMMAND, *args], cwd=self.home, env=self.env, stdout=handle, stderr=subprocess.STDOUT
