@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,8 +83,6 @@ def errors() -> Iterator[None]:
 @contextmanager
 def session(ctx: typer.Context) -> Iterator[Client]:
     """A client on the global ``--url``, with errors mapped to exit codes."""
-    state: State = (
-        ctx.obj if isinstance(ctx.obj, State) else State(os.environ.get("LONGRUN_URL", DEFAULT_URL))
-    )
+    state = ctx.obj if isinstance(ctx.obj, State) else State()
     with errors(), Client(state.url, timeout=state.timeout) as client:
         yield client
