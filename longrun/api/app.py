@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from longrun.api.dashboard import install_dashboard
 from longrun.api.dialects import dialect_router
 from longrun.api.errors import install_error_handlers
 from longrun.api.events import ChangeHub, install_shutdown_signals
@@ -144,6 +145,7 @@ def create_app(
     api.include_router(router)
     api.include_router(events_router)
     api.include_router(metrics_router)
+    install_dashboard(api)
     api.include_router(dialect_router())
     api.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return api
