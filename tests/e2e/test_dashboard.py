@@ -10,9 +10,19 @@ from typing import Any
 from tests.e2e.conftest import Server
 
 
+def _until(page: Any, expression: str, arg: Any = None, timeout: float = 15.0) -> Any:
+    """Poll a page expression until it is truthy (wait_for_function would need the page's CSP
+    to allow eval, and the dashboard's does not)."""
+    deadline = time.monotonic() + timeout
+    while not (value := page.evaluate(expression, arg)):
+        assert time.monotonic() < deadline, f"{expression} did not hold within {timeout}s"
+        page.wait_for_timeout(30)
+    return value
+
+
 def _live(page: Any, server: Server, path: str = "/") -> None:
     page.goto(server.url + path)
-    page.wait_for_function("document.querySelector('#live').dataset.state === 'live'")
+    page.locator("#live[data-state=live]").wait_for()
     page.evaluate("window.__notReloaded = true")
 
 
@@ -28,19 +38,25 @@ def test_bar_advances_without_reload(page: Any, server: Server) -> None:
     _live(page, server)
     op = server.submit("demo.sleep", {"seconds": 3, "steps": 30})
     page.wait_for_selector(_bar(op["id"]))
-    page.wait_for_function(
-        "sel => Number(document.querySelector(sel)?.getAttribute('aria-valuenow')) > 0",
-        arg=_bar(op["id"]),
+    _until(
+        page,
+        "s => Number(document.querySelector(s)?.getAttribute('aria-valuenow')) > 0",
+        _bar(op["id"]),
     )
     first = _percent(page, op["id"])
-    page.wait_for_function(
-        "([sel, v]) => Number(document.querySelector(sel)?.getAttribute('aria-valuenow')) > v",
-        arg=[_bar(op["id"]), first],
+    width = page.locator(_bar(op["id"]) + " .fill").bounding_box()["width"]
+    _until(
+        page,
+        "([s, v]) => Number(document.querySelector(s)?.getAttribute('aria-valuenow')) > v",
+        [_bar(op["id"]), first],
     )
+    assert page.locator(_bar(op["id"]) + " .fill").bounding_box()["width"] > width
     row = page.locator(f'#ops tr[data-id="{op["id"]}"]')
     assert "items" in row.locator(".ptext").inner_text()
     row.locator(".status", has_text="SUCCEEDED").wait_for(timeout=15_000)
     assert _percent(page, op["id"]) == 100
+    full = page.locator(_bar(op["id"])).bounding_box()["width"]
+    assert abs(page.locator(_bar(op["id"]) + " .fill").bounding_box()["width"] - full) < 2
     assert page.evaluate("window.__notReloaded") is True
 
 
@@ -52,7 +68,7 @@ def test_detail_then_cancel_from_the_page(page: Any, server: Server) -> None:
     heading = page.locator("#detail-title")
     heading.wait_for()
     assert op["id"] in heading.inner_text()
-    page.wait_for_function("document.activeElement.id === 'detail-title'")  # focus follows
+    _until(page, "document.activeElement.id === 'detail-title'")  # focus follows the page
     detail = page.locator("#detail-view")
     detail.locator(".timeline li", has_text="IN_PROGRESS").wait_for()
     detail.locator("td", has_text="sleeping 60s in 600 steps").wait_for()
@@ -70,7 +86,7 @@ def test_list_follows_submissions_elsewhere_and_filters(
 ) -> None:
     _live(page, server)
     page.get_by_label("Type").select_option("demo.hash")
-    page.wait_for_function("document.querySelector('#f-type').value === 'demo.hash'")
+    _until(page, "document.querySelector('#f-type').value === 'demo.hash'")
     data = tmp_path / "data.bin"
     data.write_bytes(b"x" * 200_000)
     other = server.submit("demo.sleep", {"seconds": 0.1, "steps": 1})
@@ -87,7 +103,7 @@ def test_list_follows_submissions_elsewhere_and_filters(
         page.wait_for_timeout(50)
     assert page.locator(f'#ops tr[data-id="{other["id"]}"]').count() == 0
     page.get_by_label("Id contains").fill(hashed["id"][-6:])
-    page.wait_for_function("document.querySelectorAll('#ops tbody tr').length === 1")
+    _until(page, "document.querySelectorAll('#ops tbody tr').length === 1")
     page.get_by_label("Type").select_option("")
     page.get_by_label("Id contains").fill("")
     page.locator(f'#ops tr[data-id="{other["id"]}"]').wait_for()
@@ -95,9 +111,7 @@ def test_list_follows_submissions_elsewhere_and_filters(
 
 
 def test_hold_and_release_at_phone_width(browser: Any, server: Server) -> None:
-    context = browser.new_context(
-        viewport={"width": 375, "height": 740}, is_mobile=True, bypass_csp=True
-    )
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
     context.set_default_timeout(15_000)
     try:
         page = context.new_page()
@@ -126,4 +140,4 @@ def test_server_stops_promptly_with_the_page_streaming(page: Any, server: Server
     assert server.stop(timeout=10) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
     assert time.monotonic() - started < 10
     assert "Application shutdown complete" in server.output()
-    page.wait_for_function("document.querySelector('#live').dataset.state === 'down'")
+    page.locator("#live[data-state=down]").wait_for()
