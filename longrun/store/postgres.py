@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -43,6 +42,7 @@ from longrun.store.base import (
 )
 from longrun.store.postgres_conn import Conn, PostgresConnections, migrate
 from longrun.store.postgres_rows import (
+    finish_params,
     insert_params,
     is_empty,
     list_sql,
@@ -101,11 +101,13 @@ class PostgresStore(Store):
             while True:  # a holder of the key deleted between the two statements: insert again
                 if await _fetchone(conn, q.INSERT, values) is not None:
                     return SubmitResult(op, True, new.request_hash)
+                if await _fetchone(conn, q.OWN_INSERT, values) is not None:  # a retried insert
+                    return SubmitResult(op, True, new.request_hash)
                 row = await _fetchone(conn, q.IDEMPOTENT_LOOKUP, values)
                 if row is not None:
                     return SubmitResult(row_to_operation(row), False, row["request_hash"])
 
-        return await self._write(job)
+        return await self._write(job, atomic=False)
 
     async def request_cancel(self, op_id: str, now: datetime) -> Operation:
         return await self._manual(op_id, now, "cancel")
@@ -207,7 +209,7 @@ class PostgresStore(Store):
                 for r in rows
             ]
 
-        return await self._write(job)
+        return await self._write(job, atomic=False)
 
     async def heartbeat(
         self, op_id: str, lease_id: str, now: datetime, lease_seconds: float, update: Update
@@ -228,35 +230,29 @@ class PostgresStore(Store):
                 raise LeaseLost(f"lease {lease_id} on {op_id} is no longer current", target=op_id)
             return Status(row["status"])
 
-        return await self._write(job)
+        return await self._write(job, atomic=False)
 
     async def finish(self, op_id: str, lease_id: str, now: datetime, outcome: Outcome) -> Operation:
-        async def job(conn: Conn) -> Operation:
+        fence = {"id": op_id, "lease_id": lease_id, "now": now}
+        try:  # the common case, from IN_PROGRESS, in one statement and one round trip
+            fast = {
+                **fence,
+                **finish_params(Status.IN_PROGRESS, outcome, now),
+                "expected": "IN_PROGRESS",
+            }
+        except IllegalTransition:
+            fast = None
+        if fast is not None:
+            done = await self._write(lambda c: _fetchone(c, q.FINISH, fast), atomic=False)
+            if done is not None:
+                return row_to_operation(done)
+
+        async def job(conn: Conn) -> Operation:  # CANCELING, or the lease is gone: look first
             fenced = await _fetchone(conn, q.GET_FENCED, {"id": op_id, "lease_id": lease_id})
             if fenced is None:
                 raise LeaseLost(f"lease {lease_id} on {op_id} is no longer current", target=op_id)
-            current = Status(fenced["status"])
-            target = outcome.status
-            retry = outcome.retry_at is not None and current is Status.IN_PROGRESS
-            if outcome.retry_at is not None:
-                target = Status.ACCEPTED if retry else Status.CANCELED
-            check_transition(current, target)
-            params = {
-                **update_params(outcome),
-                "id": op_id,
-                "lease_id": lease_id,
-                "now": now,
-                "status": target.value,
-                "time_finished": now if target.is_terminal else None,
-                "next_attempt": 1 if retry and outcome.counts_attempt else 0,
-                "requeue": retry,
-                "not_before": outcome.retry_at if retry else None,
-                "result": None if outcome.result is None else json.dumps(outcome.result),
-                "eta": None,
-            }
-            if target in (Status.SUCCEEDED, Status.SUCCEEDED_WITH_WARNINGS):
-                params["percent"] = 100.0
-            return row_to_operation(await _fetchone(conn, q.FINISH, params))
+            params = {**fence, **finish_params(Status(fenced["status"]), outcome, now)}
+            return row_to_operation(await _fetchone(conn, q.FINISH, {**params, "expected": None}))
 
         return await self._write(job)
 
@@ -297,7 +293,7 @@ class PostgresStore(Store):
             cur = await conn.execute(q.PURGE, params)
             return max(cur.rowcount, 0)
 
-        return await self._write(job)
+        return await self._write(job, atomic=False)
 
     # change notifications --------------------------------------------------------------------
     def _notify(self) -> None:
@@ -318,10 +314,10 @@ class PostgresStore(Store):
         return self._conns
 
     async def _read(self, job: Callable[[Conn], Awaitable[T]]) -> T:
-        return await self._connections().run(job)
+        return await self._connections().run(job, atomic=False)
 
-    async def _write(self, job: Callable[[Conn], Awaitable[T]]) -> T:
-        result = await self._connections().run(job)
+    async def _write(self, job: Callable[[Conn], Awaitable[T]], *, atomic: bool = True) -> T:
+        result = await self._connections().run(job, atomic=atomic)
         self._notify()  # our own waiters need not wait for the NOTIFY's round trip
         return result
 

@@ -82,6 +82,16 @@ async def migrate(url: str, timeout: float) -> None:
         raise translate(exc) from exc
 
 
+async def _back_to_autocommit(conn: Conn) -> None:
+    """Roll back what a failed job left open and return the connection to autocommit."""
+    if conn.broken or conn.closed:
+        return
+    with contextlib.suppress(psycopg.Error):
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            await conn.rollback()
+        await conn.set_autocommit(True)
+
+
 def _is_retryable(exc: BaseException, conn: Conn | None) -> bool:
     if isinstance(exc, psycopg.errors.TransactionRollback):  # deadlock, serialization: rolled back
         return True
@@ -103,7 +113,11 @@ class PostgresConnections:
             max_size=max_size,
             timeout=timeout,
             open=False,
-            kwargs={"row_factory": dict_row, "connect_timeout": max(1, round(timeout))},
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "connect_timeout": max(1, round(timeout)),
+            },
             configure=_configure,
             reconnect_timeout=3600.0,
             name="longrun",
@@ -132,16 +146,23 @@ class PostgresConnections:
             self._listener = None
         await self._pool.close()
 
-    async def run(self, job: Callable[[Conn], Awaitable[T]]) -> T:
-        """Run ``job`` in one transaction and commit; its own LongrunError rolls it back."""
+    async def run(self, job: Callable[[Conn], Awaitable[T]], *, atomic: bool = True) -> T:
+        """Run ``job``: in one transaction when ``atomic`` (its own LongrunError rolls it back),
+        else in autocommit, where each statement commits by itself in one round trip."""
         for attempt in range(1, _ATTEMPTS + 1):
             conn: Conn | None = None
             committing = False
             try:
                 async with self._pool.connection() as conn:
-                    result = await job(conn)
-                    committing = True
-                    await conn.commit()
+                    if not atomic:
+                        return await job(conn)
+                    await conn.set_autocommit(False)
+                    try:
+                        result = await job(conn)
+                        committing = True
+                        await conn.commit()
+                    finally:
+                        await _back_to_autocommit(conn)
                 return result
             except LongrunError:
                 raise

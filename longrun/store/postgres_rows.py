@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from longrun.model import IllegalTransition, Operation, Status
+from longrun.model import IllegalTransition, Operation, Status, check_transition
 from longrun.store import postgres_sql as q
-from longrun.store.base import ListQuery, NewOperation, Update
+from longrun.store.base import ListQuery, NewOperation, Outcome, Update
 from longrun.store.rows import TIME_COLUMNS, dump_items, insert_values
 
-__all__ = ["insert_params", "is_empty", "list_sql", "row_to_operation", "update_params", "utc"]
+__all__ = [
+    "finish_params",
+    "insert_params",
+    "is_empty",
+    "list_sql",
+    "row_to_operation",
+    "update_params",
+    "utc",
+]
 
 _JSON_COLUMNS = ("input", "progress", "result", "errors", "logs", "resources")
 _PLAIN_COLUMNS = (
@@ -100,3 +109,25 @@ def list_sql(query: ListQuery) -> tuple[str, dict[str, Any]]:
     order = "DESC" if query.newest_first else "ASC"
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     return f"{q.SELECT_OPERATIONS}{clause} ORDER BY o.id {order} LIMIT %(limit)s::int", params
+
+
+def finish_params(current: Status, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    """What FINISH writes when the attempt ends from ``current``; IllegalTransition if it cannot."""
+    target = outcome.status
+    retry = outcome.retry_at is not None and current is Status.IN_PROGRESS
+    if outcome.retry_at is not None:
+        target = Status.ACCEPTED if retry else Status.CANCELED
+    check_transition(current, target)
+    params = {
+        **update_params(outcome),
+        "status": target.value,
+        "time_finished": now if target.is_terminal else None,
+        "next_attempt": 1 if retry and outcome.counts_attempt else 0,
+        "requeue": retry,
+        "not_before": outcome.retry_at if retry else None,
+        "result": None if outcome.result is None else json.dumps(outcome.result),
+        "eta": None,
+    }
+    if target in (Status.SUCCEEDED, Status.SUCCEEDED_WITH_WARNINGS):
+        params["percent"] = 100.0
+    return params

@@ -18,6 +18,7 @@ __all__ = [
     "INSERT",
     "MARK_MISSED",
     "MIGRATION_LOCK",
+    "OWN_INSERT",
     "PURGE",
     "RENEW",
     "SELECT_OPERATIONS",
@@ -44,7 +45,7 @@ VALUES (%(id)s::text, %(operation_type)s::text, %(compartment_id)s::text, %(stat
     %(attempt)s::int, %(max_attempts)s::int, %(not_before)s::timestamptz,
     %(deadline)s::timestamptz, %(idempotency_key)s::text, %(request_hash)s::text,
     %(lost_worker_policy)s::text, %(retry_backoff)s::float8, %(timeout)s::float8)
-ON CONFLICT (compartment_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+ON CONFLICT DO NOTHING
 RETURNING id
 """
 
@@ -54,6 +55,8 @@ IDEMPOTENT_LOOKUP = (
 )
 
 GET = SELECT_OPERATIONS + " WHERE o.id = %(id)s::text"
+# Did an insert whose reply was lost commit after all? (ids are unique: the row would be ours.)
+OWN_INSERT = "SELECT 1 AS found FROM operations WHERE id = %(id)s::text"
 CHANGED_SINCE = (
     SELECT_OPERATIONS + " WHERE o.last_action_time >= %(since)s::timestamptz"
     " ORDER BY o.last_action_time, o.id LIMIT %(limit)s::int"
@@ -125,6 +128,7 @@ UPDATE operations o SET status = %(status)s::text, last_action_time = %(now)s::t
     worker_id = CASE WHEN %(requeue)s::bool THEN NULL ELSE o.worker_id END,
     lease_id = NULL, lease_expires = NULL
 WHERE o.id = %(id)s::text AND o.lease_id = %(lease_id)s::text
+  AND (%(expected)s::text IS NULL OR o.status = %(expected)s::text)
 {_RETURNING}
 """
 

@@ -3,6 +3,7 @@ exactly once; a SIGKILLed worker is taken over; a PostgreSQL outage gives 503s, 
 
 from __future__ import annotations
 
+import itertools
 import os
 import shlex
 import signal
@@ -224,7 +225,7 @@ def test_a_killed_worker_and_a_database_outage_lose_nothing(
     assert sorted(runs) == sorted(ids)
     taken_over = 0
     for op_runs in runs.values():
-        for before, after in zip(op_runs, op_runs[1:], strict=False):  # never two at once
+        for before, after in itertools.pairwise(op_runs):  # never two at once
             assert before.end is not None or before.pid == victim.popen.pid
             assert after.start >= (before.end or killed_at), op_runs
         if op_runs[0].pid == victim.popen.pid and op_runs[0].end is None:
