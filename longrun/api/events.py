@@ -88,9 +88,10 @@ class Subscription:
 class ChangeHub:
     """Follows ``store.changed_since`` after each ``store.wait_for_change`` and fans out.
 
-    The feed cursor is the newest ``last_action_time`` read; each pass rereads ``lookback``
-    seconds behind it, because a write stamped before the cursor may commit after it was read.
-    Versions already published are skipped, so the lookback costs reads, never duplicates."""
+    The feed cursor is the newest ``last_action_time`` read. A pass reads from the cursor on; at
+    most every ``sweep_interval`` seconds a pass rereads ``lookback`` seconds behind it instead,
+    because a write stamped before the cursor may commit after it was read (a busy writer queue,
+    another process). Versions already published are skipped, so sweeps never duplicate."""
 
     def __init__(
         self,
@@ -103,6 +104,7 @@ class ChangeHub:
         max_streams_per_client: int = 32,
         max_pending: int = 10_000,
         keepalive: float = 15.0,
+        sweep_interval: float = 0.5,
     ) -> None:
         self.store = store
         self.now = now
@@ -112,6 +114,8 @@ class ChangeHub:
         self.max_streams_per_client = max_streams_per_client
         self.max_pending = max_pending
         self.keepalive = keepalive
+        self.sweep_interval = sweep_interval
+        self._last_sweep = 0.0
         self.cursor = to_micros(now())
         self.passes = 0
         self.published = 0
@@ -187,25 +191,43 @@ class ChangeHub:
 
     # the one task -----------------------------------------------------------------------------
     async def _run(self) -> None:
+        # one waiter stays parked on the store while a pass reads, so no change slips between
+        # a pass and the next wait, and the store's watcher is not restarted every pass
+        dirty = asyncio.Event()
+        waiter = asyncio.create_task(self._wait_for_changes(dirty), name="longrun-events-wait")
         loop = asyncio.get_running_loop()
-        while self._subs and not self._closed:
-            started = loop.time()
-            try:
-                await self._pass()
-            except Exception:  # a store outage: keep the streams open and try again
-                logger.warning("events hub: reading changes failed", exc_info=True)
-                await asyncio.sleep(1.0)
-            if not self._subs or self._closed:
-                return
-            await self.store.wait_for_change(5.0)
-            # coalesce bursts: at most one pass per min_interval
-            rest = self.min_interval - (loop.time() - started)
-            if rest > 0:
-                await asyncio.sleep(rest)
+        try:
+            while self._subs and not self._closed:
+                started = loop.time()
+                dirty.clear()
+                try:
+                    await self._pass()
+                except Exception:  # a store outage: keep the streams open and try again
+                    logger.warning("events hub: reading changes failed", exc_info=True)
+                    await asyncio.sleep(1.0)
+                if not self._subs or self._closed:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(dirty.wait(), 5.0)
+                # coalesce bursts: at most one pass per min_interval
+                rest = self.min_interval - (loop.time() - started)
+                if rest > 0:
+                    await asyncio.sleep(rest)
+        finally:
+            waiter.cancel()
+
+    async def _wait_for_changes(self, dirty: asyncio.Event) -> None:
+        while True:
+            if await self.store.wait_for_change(5.0):
+                dirty.set()
 
     async def _pass(self) -> None:
         self.passes += 1
-        start = from_micros(self.cursor) - self.lookback
+        start = from_micros(self.cursor)
+        clock = asyncio.get_running_loop().time()
+        if clock - self._last_sweep >= self.sweep_interval:
+            self._last_sweep = clock
+            start -= self.lookback
         while True:
             ops = await self.store.changed_since(start, self.batch)
             for op in ops:
