@@ -61,9 +61,11 @@ class Subscriber:
     def __init__(self, host: str, port: int, op_id: str, source: str) -> None:
         self.host, self.port, self.op_id, self.source = host, port, op_id, source
         self.from_call: list[float] = []
+        self.received: list[float] = []  # when each from_call sample arrived
         self.from_commit: list[float] = []
         self.events = 0
         self.ended = False
+        self.ended_at = float("inf")
 
     async def run(self, ready: asyncio.Event) -> None:
         reader, writer = await asyncio.open_connection(
@@ -89,6 +91,7 @@ class Subscriber:
                 if sent and sent.group(1) != last_sent:
                     last_sent = sent.group(1)
                     self.from_call.append(now - float(last_sent))
+                    self.received.append(now)
                     action = _ACTION.search(line)
                     if action:
                         committed = datetime.fromisoformat(action.group(1).decode()).timestamp()
@@ -96,6 +99,7 @@ class Subscriber:
                 status = _STATUS.search(line)
                 if status and status.group(1) in (b"SUCCEEDED", b"FAILED", b"CANCELED"):
                     self.ended = True
+                    self.ended_at = now
                     break
         finally:
             writer.close()
@@ -186,6 +190,10 @@ async def bench(
         for t in tasks:
             t.cancel()
         calls = [x for s in subs for x in s.from_call]
+        first_end = min(s.ended_at for s in subs)
+        steady = [
+            x for s in subs for x, t in zip(s.from_call, s.received, strict=True) if t < first_end
+        ]
         commits = [x for s in subs for x in s.from_commit]
         ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
         print_table(
@@ -198,6 +206,7 @@ async def bench(
                 ),
                 ("progress() → subscriber p50", ms(percentile(calls, 50))),
                 ("progress() → subscriber p99", ms(percentile(calls, 99))),
+                ("  p99 before the first operation ends", ms(percentile(steady, 99))),
                 ("write stamped (lastActionTime) → subscriber p50", ms(percentile(commits, 50))),
                 ("write stamped (lastActionTime) → subscriber p99", ms(percentile(commits, 99))),
                 ("server CPU (of one core) while streaming", f"{100 * (cpu1 - cpu0) / wall:.0f}%"),

@@ -120,6 +120,8 @@ class ChangeHub:
         self.passes = 0
         self.published = 0
         self._subs: set[Subscription] = set()
+        self._by_op: dict[str, set[Subscription]] = {}  # streams of one operation, by its id
+        self._filtered: set[Subscription] = set()  # streams of every operation matching filters
         self._per_client: dict[str, int] = {}
         self._seen: dict[str, tuple[int, datetime]] = {}  # id -> (version, last_action_time)
         self._task: asyncio.Task[None] | None = None
@@ -145,6 +147,10 @@ class ChangeHub:
             )
         sub = Subscription(client, op_id, match, max_pending=self.max_pending)
         self._subs.add(sub)
+        if op_id is not None:
+            self._by_op.setdefault(op_id, set()).add(sub)
+        else:
+            self._filtered.add(sub)
         self._per_client[client] = self._per_client.get(client, 0) + 1
         if self._task is None or self._task.done():  # idle until now: follow the feed from now on
             self.cursor = max(self.cursor, to_micros(self.now()))
@@ -155,6 +161,12 @@ class ChangeHub:
         sub.close()
         if sub in self._subs:
             self._subs.discard(sub)
+            self._filtered.discard(sub)
+            same = self._by_op.get(sub.op_id or "")
+            if same is not None:
+                same.discard(sub)
+                if not same:
+                    del self._by_op[sub.op_id or ""]
             left = self._per_client.get(sub.client, 1) - 1
             if left > 0:
                 self._per_client[sub.client] = left
@@ -246,7 +258,7 @@ class ChangeHub:
         self._seen[op.id] = (op.version, op.last_action_time)
         self.cursor = max(self.cursor, to_micros(op.last_action_time))
         change: Change | None = None
-        for sub in self._subs:
+        for sub in (*self._by_op.get(op.id, ()), *self._filtered):
             if sub.wants(op):
                 change = change or Change(op, op.to_json(), self.cursor)
                 sub.offer(change)
