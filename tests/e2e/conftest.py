@@ -119,8 +119,10 @@ def server(tmp_path: Path) -> Iterator[Server]:
         srv.http.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # module scope: Playwright's sync API keeps an event loop running in this thread, which
+    # the asyncio tests collected after this directory must not find
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

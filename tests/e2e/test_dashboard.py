@@ -141,3 +141,17 @@ def test_server_stops_promptly_with_the_page_streaming(page: Any, server: Server
     assert time.monotonic() - started < 10
     assert "Application shutdown complete" in server.output()
     page.locator("#live[data-state=down]").wait_for()
+
+
+def test_detail_shows_the_tree_of_sub_operations_live(page: Any, server: Server) -> None:
+    parent = server.submit("demo.sleep", {"seconds": 30, "steps": 300})
+    child = server.submit("demo.sleep", {"seconds": 3, "steps": 30}, parentId=parent["id"])
+    _live(page, server, f"/#/operations/{parent['id']}")
+    item = page.locator(f'#detail-view [role=treeitem][data-id="{child["id"]}"]')
+    item.wait_for()
+    bar = f'#detail-view [role=treeitem][data-id="{child["id"]}"] [role=progressbar]'
+    _until(page, "s => Number(document.querySelector(s)?.getAttribute('aria-valuenow')) > 0", bar)
+    item.locator(".status", has_text="SUCCEEDED").wait_for()
+    item.get_by_role("link").click()
+    page.locator("#detail-view dd a", has_text=parent["id"]).wait_for()  # the parent link
+    server.http.post(f"/v1/operations/{parent['id']}:cancel")
