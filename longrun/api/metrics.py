@@ -157,6 +157,11 @@ class Metrics:
             "Operation changes the hub fanned out",
             value=getattr(hub, "published", 0),
         )
+        yield CounterMetricFamily(
+            "longrun_events_hub_reads",
+            "Reads of the store's change feed by the hub (one per wake, shared by every stream)",
+            value=getattr(hub, "passes", 0),
+        )
 
 
 def _remember(seen: dict[str, None], key: str) -> None:
