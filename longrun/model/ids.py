@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 import uuid
@@ -12,6 +13,10 @@ __all__ = ["is_operation_id", "new_id"]
 _lock = threading.Lock()
 _last_ms = 0
 _seq = 0
+# Seeded from the OS once per process (and again in a forked child, which would otherwise share
+# the parent's sequence): no syscall, and no GIL release, per id.
+_random = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
 
 
 def new_id() -> str:
@@ -29,7 +34,7 @@ def new_id() -> str:
             _seq = 0
         _last_ms = ms
         seq = _seq
-    rand = int.from_bytes(os.urandom(8), "big") & 0x3FFF_FFFF_FFFF_FFFF
+        rand = _random.getrandbits(62)
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
     return str(uuid.UUID(int=value))
 

@@ -70,3 +70,18 @@ def test_error_tree_codes_and_bodies() -> None:
 def test_backoff_doubles_and_is_capped() -> None:
     assert [backoff_seconds(1.5, a) for a in (1, 2, 3)] == [1.5, 3.0, 6.0]
     assert backoff_seconds(1.0, 100) == MAX_BACKOFF_SECONDS and backoff_seconds(0, 3) == 0
+
+
+def test_a_forked_child_does_not_repeat_the_parents_random_bits() -> None:
+    import os
+
+    from longrun.model import ids
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next random bits and leave at once
+        os.write(write, str(ids._random.getrandbits(62)).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = int(os.read(read, 64))
+    assert child != ids._random.getrandbits(62)
