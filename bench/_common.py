@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def percentile(values: list[float], p: float) -> float:
-    """The p-th percentile (0–100) of ``values``, nearest rank."""
+    """The p-th percentile (0-100) of ``values``, nearest rank."""
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
     return ordered[index]

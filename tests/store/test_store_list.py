@@ -27,7 +27,7 @@ async def test_filters_by_compartment_status_type_and_time(store: Store, clock: 
     assert await ids(accepted_after=clock.now()) == [c.id, b.id]
     assert await ids(accepted_before=clock.now()) == [a.id]
     assert await ids(newest_first=False, limit=2) == [a.id, b.id]
-    parent = [o for o in await store.list(ListQuery(compartment_ids=["a"])) if o.id == a.id][0]
+    parent = next(o for o in await store.list(ListQuery(compartment_ids=["a"])) if o.id == a.id)
     assert parent.children == [c.id]
 
 
