@@ -295,14 +295,19 @@ class Worker:
         """Heartbeat every running operation that has news or whose lease needs renewing."""
         # a cancel must be noticed within a second even when the handler reports nothing
         renew_every = min(self.lease_seconds / 3, _STATUS_EVERY)
-        for run in list(self._runs.values()):
-            async with run.write_lock:
-                if run.closed:
-                    continue
-                update = run.ctx.take_update(self.clock.now())
-                if update is None and time.monotonic() - run.last_beat < renew_every:
-                    continue
-                await self._heartbeat(run, update)
+        # concurrently, so that the store can commit every heartbeat of this pass at once
+        await asyncio.gather(
+            *(self._flush_one(run, renew_every) for run in list(self._runs.values()))
+        )
+
+    async def _flush_one(self, run: Run, renew_every: float) -> None:
+        async with run.write_lock:
+            if run.closed:
+                return
+            update = run.ctx.take_update(self.clock.now())
+            if update is None and time.monotonic() - run.last_beat < renew_every:
+                return
+            await self._heartbeat(run, update)
 
     async def _heartbeat(self, run: Run, update: Update | None) -> None:
         try:
