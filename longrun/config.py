@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEFAULT_DB", "Settings"]
@@ -22,6 +24,9 @@ class Settings(BaseSettings):
     apps: list[str] = Field(
         default_factory=list, description="extra operation types to load, as module:attribute"
     )
+    data_dir: str = Field(
+        "./longrun-data", description="where built-in operations keep data (the snapshot store)"
+    )
     embedded_worker: bool = True  # `serve` runs a worker in the same process
     worker_slots: int = Field(8, ge=1, le=1024)
     lease_seconds: float = Field(30.0, gt=0)
@@ -33,3 +38,26 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1 << 20, ge=1024)
     max_wait_seconds: float = Field(60.0, gt=0)
+    # security (docs/security.md) -------------------------------------------------------------
+    auth: Literal["off", "keys", "jwt", "keys+jwt"] = Field(
+        "off", description="off binds to loopback only; keys, jwt or keys+jwt"
+    )
+    jwt_secret: SecretStr | None = Field(None, description="HS256 shared secret")
+    jwt_jwks_file: str | None = Field(None, description="a JWKS file of RS256/ES256 public keys")
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_seconds: float = Field(10.0, ge=0, le=300)
+    jwt_role_claim: str = "role"
+    jwt_compartments_claim: str = "compartments"
+    metrics_token: SecretStr | None = Field(None, description="a bearer token that opens /metrics")
+    auth_recheck_seconds: float = Field(
+        5.0, gt=0, description="how often a stream or wait checks that its key is still valid"
+    )
+    rate_limit_per_second: float | None = Field(
+        None, ge=0, description="requests per caller; None: 50 with auth on, off without; 0: off"
+    )
+    rate_limit_burst: int = Field(100, ge=1)
+    max_streams_per_caller: int = Field(32, ge=1)
+    allow_insecure_bind: bool = Field(
+        False, description="let serve bind a non-loopback host with auth off (behind a proxy)"
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,13 +17,14 @@ from longrun.api.limits import BodyLimitMiddleware
 from longrun.api.metrics import router as metrics_router
 from longrun.api.routes import router
 from longrun.api.routes_events import router as events_router
+from longrun.bootstrap import build_worker, load_app
 from longrun.config import Settings
 from longrun.engine.registry import App
-from longrun.model import Clock, ConfigurationError, SystemClock
+from longrun.model import Clock, SystemClock
 from longrun.service import Service
 from longrun.store.base import Store
 
-__all__ = ["WorkerFactory", "create_app", "load_app"]
+__all__ = ["WorkerFactory", "create_app", "load_app"]  # load_app: see longrun.bootstrap
 
 logger = logging.getLogger(__name__)
 
@@ -32,59 +32,6 @@ logger = logging.getLogger(__name__)
 WorkerFactory = Callable[[Store, App, Clock, Settings], Any]
 
 _STOP_GRACE = 10.0
-
-
-def _import_attr(spec: str) -> Any:
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigurationError(f"an app is given as module:attribute, not {spec!r}")
-    try:
-        value: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            value = getattr(value, part)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(f"cannot load the app {spec!r}: {exc}") from exc
-    return value
-
-
-def _default_app() -> App:
-    try:
-        builtin = importlib.import_module("longrun.builtin")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("longrun.builtin", "longrun"):
-            raise
-        return App()
-    factory = getattr(builtin, "default_app", None)
-    return factory() if factory is not None else App()
-
-
-def load_app(settings: Settings) -> App:
-    """The built-in operation types plus every ``module:attr`` of ``settings.apps``."""
-    app = _default_app()
-    for spec in settings.apps:
-        extra = _import_attr(spec)
-        if callable(extra) and not isinstance(extra, App):
-            extra = extra()
-        if not isinstance(extra, App):
-            raise ConfigurationError(f"{spec!r} is not a longrun App")
-        app.include(extra)
-    return app
-
-
-def _default_worker(store: Store, app: App, clock: Clock, settings: Settings) -> Any:
-    from longrun.engine.worker import Worker  # the engine is optional for a read-only API
-
-    return Worker(
-        store,
-        app,
-        clock=clock,
-        slots=settings.worker_slots,
-        lease_seconds=settings.lease_seconds,
-        flush_interval=settings.flush_interval,
-        poll_interval=settings.poll_interval,
-        reaper_interval=settings.reaper_interval,
-        retention_seconds=settings.retention_seconds,
-    )
 
 
 def create_app(
@@ -106,7 +53,7 @@ def create_app(
         store = open_store(settings.db)
     op_app = app if app is not None else load_app(settings)
     service = Service(store, op_app, clock=clock, max_wait_seconds=settings.max_wait_seconds)
-    make_worker = worker_factory or _default_worker
+    make_worker = worker_factory or build_worker
     the_store: Store = store
     hub = ChangeHub(store, now=clock.now)
 

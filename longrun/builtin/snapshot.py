@@ -1,0 +1,241 @@
+"""``snapshot.take`` (a directory or file → a snapshot) and ``snapshot.apply`` (→ a directory)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from longrun.builtin.meter import Meter, Stopped
+from longrun.builtin.snapshot_store import FileEntry, Manifest, SnapshotStore, copy_stream
+from longrun.engine.registry import App
+from longrun.model import OperationError
+
+__all__ = ["ApplyInput", "TakeInput", "register_snapshot", "run_parallel", "tree_state"]
+
+
+class TakeInput(BaseModel):
+    """What ``snapshot.take`` reads."""
+
+    source: str = Field(min_length=1, description="a directory or a file, as the worker sees it")
+    threads: int = Field(4, ge=1, le=64, description="files read at once")
+    throttle_bytes_per_second: int | None = Field(None, ge=1, description="for demos and tests")
+
+
+class ApplyInput(BaseModel):
+    """What ``snapshot.apply`` writes."""
+
+    snapshot_id: str = Field(min_length=1)
+    target: str = Field(min_length=1, description="the directory to create or replace")
+    replace: bool = Field(False, description="replace a non-empty target")
+    throttle_bytes_per_second: int | None = Field(None, ge=1, description="for demos and tests")
+
+
+def _changed(path: str, what: str) -> OperationError:
+    return OperationError(
+        "SourceChanged", f"{path} {what} while the snapshot was taken", target=path
+    )
+
+
+def _scan(source: Path) -> tuple[str, dict[str, os.stat_result], list[tuple[str, int]]]:
+    """(kind, files by relative path with their stat, directories with modes)."""
+    try:
+        top = source.stat()
+    except FileNotFoundError:
+        raise OperationError(
+            "SourceNotFound", f"no such file or directory: {source}", target="input.source"
+        ) from None
+    if stat.S_ISREG(top.st_mode):
+        return "file", {source.name: top}, [(".", 0o755)]
+    files: dict[str, os.stat_result] = {}
+    dirs = [(".", stat.S_IMODE(top.st_mode))]
+    for folder, subdirs, names in os.walk(source):
+        subdirs.sort()
+        rel = os.path.relpath(folder, source)
+        for name in subdirs:
+            st = os.lstat(os.path.join(folder, name))
+            if stat.S_ISDIR(st.st_mode):
+                dirs.append((os.path.normpath(os.path.join(rel, name)), stat.S_IMODE(st.st_mode)))
+        for name in sorted(names):
+            st = os.lstat(os.path.join(folder, name))
+            if stat.S_ISREG(st.st_mode):
+                files[os.path.normpath(os.path.join(rel, name))] = st
+    return "dir", files, dirs
+
+
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_size, a.st_mtime_ns, a.st_ino) == (b.st_size, b.st_mtime_ns, b.st_ino)
+
+
+def run_parallel(meter: Meter, jobs: Sequence[Callable[[], Any]], threads: int) -> list[Any]:
+    """Run ``jobs`` on ``threads`` threads; the first error stops the rest and is raised."""
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="longrun-io") as pool:
+        futures = [pool.submit(job) for job in jobs]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in futures if f.done() and f.exception() is not None]
+        if failed:
+            meter.stop.set()
+            for future in futures:
+                future.cancel()
+            wait(futures)
+            errors = [f.exception() for f in failed if not isinstance(f.exception(), Stopped)]
+            raise (errors or [f.exception() for f in failed])[0]  # type: ignore[misc]
+    return [f.result() for f in futures]
+
+
+def _read_file(store: SnapshotStore, meter: Meter, path: Path, rel: str, seen: Any) -> FileEntry:
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise _changed(str(path), "vanished") from None
+    with handle:
+        before = os.fstat(handle.fileno())
+        if not _same(before, seen):
+            raise _changed(str(path), "changed")
+        digest, size, _ = store.put_stream(handle, meter.tick)
+        after = os.fstat(handle.fileno())
+    try:
+        now = path.stat()
+    except FileNotFoundError:
+        raise _changed(str(path), "vanished") from None
+    if size != before.st_size or not _same(before, after) or not _same(before, now):
+        raise _changed(str(path), "changed")
+    meter.item()
+    return FileEntry(rel, size, stat.S_IMODE(before.st_mode), before.st_mtime_ns, digest)
+
+
+def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
+    """Read a directory (or a file) into the snapshot store; fail if it is edited meanwhile."""
+    source = Path(data.source).expanduser().resolve()
+    kind, files, dirs = _scan(source)
+    total = sum(st.st_size for st in files.values())
+    ctx.log(f"taking a snapshot of {source}: {len(files)} files, {total} bytes")
+    store.ensure()
+    meter = Meter(ctx, total, len(files), data.throttle_bytes_per_second)
+    base = source.parent if kind == "file" else source
+    jobs = [
+        partial(_read_file, store, meter, base / rel, rel, st)
+        for rel, st in sorted(files.items(), key=lambda item: -item[1].st_size)
+    ]
+    entries = sorted(run_parallel(meter, jobs, data.threads), key=lambda e: e.path)
+    _, again, _ = _scan(source)
+    for rel in sorted(set(files) ^ set(again)):
+        raise _changed(str(base / rel), "appeared" if rel in again else "vanished")
+    manifest = Manifest(
+        store.new_snapshot_id(), ctx.compartment_id, str(source), kind, time.time(), entries, dirs
+    )
+    store.publish(manifest)
+    ctx.add_resource("snapshot", "CREATED", manifest.id, entity_uri=store.root.as_uri())
+    ctx.set_resource_location(manifest.id)
+    rate = total / meter.elapsed if meter.elapsed > 0 else None
+    ctx.progress(100.0, bytes_done=total, items_done=len(entries), bytes_per_second=rate)
+    ctx.log(f"snapshot {manifest.id}: {len(entries)} files, {total} bytes")
+    return {"snapshot_id": manifest.id, "files": len(entries), "bytes": total}
+
+
+def tree_state(path: Path) -> list[tuple[str, int, int, int]] | None:
+    """What the target looks like (None when absent): compared before and after an apply."""
+    if not path.exists():
+        return None
+    if not path.is_dir():
+        raise OperationError("TargetNotADirectory", f"{path} is not a directory", target=str(path))
+    found = []
+    for folder, _, names in os.walk(path):
+        for name in [".", *names]:
+            st = os.lstat(os.path.join(folder, name))
+            rel = os.path.relpath(os.path.join(folder, name), path)
+            found.append((rel, st.st_size if name != "." else 0, st.st_mtime_ns, st.st_mode))
+    return sorted(found)
+
+
+def _write_file(store: SnapshotStore, meter: Meter, stage: Path, entry: FileEntry) -> None:
+    dest = stage / entry.path
+    with store.open_blob(entry.sha256) as src, dest.open("wb") as dst:
+        digest, size = copy_stream(src, dst, meter.tick)
+    if digest != entry.sha256 or size != entry.size:
+        raise OperationError(
+            "ContentMismatch",
+            f"the stored content of {entry.path} does not match its hash",
+            target=entry.path,
+        )
+    os.chmod(dest, entry.mode)
+    os.utime(dest, ns=(entry.mtime_ns, entry.mtime_ns))
+    meter.item()
+
+
+def _swap(stage: Path, target: Path, state: Any, op_id: str) -> None:
+    """Move ``stage`` into place as ``target``; a non-empty target is moved aside, then removed."""
+    if state is None or len(state) == 1:
+        os.rename(stage, target)  # rename(2) replaces an empty directory in one step
+        return
+    old = target.parent / f".{target.name}.replaced-{op_id}"
+    os.rename(target, old)
+    try:
+        os.rename(stage, target)
+    except OSError:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def apply(store: SnapshotStore, ctx: Any, data: ApplyInput) -> dict[str, Any]:
+    """Restore a snapshot into a directory next to the target, then move it into place."""
+    manifest = store.load(data.snapshot_id, ctx.compartment_id)
+    target = Path(data.target).expanduser().resolve()
+    state = tree_state(target)
+    if state is not None and len(state) > 1 and not data.replace:
+        raise OperationError(
+            "TargetNotEmpty", f"{target} is not empty; ask to replace it", target="input.target"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = target.parent / f".{target.name}.apply-{ctx.operation_id}"
+    shutil.rmtree(stage, ignore_errors=True)  # what an earlier attempt left
+    ctx.log(f"applying {manifest.id} ({len(manifest.files)} files) to {target}")
+    meter = Meter(ctx, manifest.size, len(manifest.files), data.throttle_bytes_per_second)
+    try:
+        stage.mkdir()
+        for rel, _ in manifest.dirs[1:]:
+            (stage / rel).mkdir(exist_ok=True)
+        jobs = [partial(_write_file, store, meter, stage, e) for e in manifest.files]
+        run_parallel(meter, jobs, 4)
+        for rel, mode in reversed(manifest.dirs):
+            os.chmod(stage / rel, mode)
+        ctx.check_cancelled()
+        if tree_state(target) != state:
+            raise OperationError(
+                "TargetChanged",
+                f"{target} was changed while the snapshot was applied",
+                target=str(target),
+            )
+        _swap(stage, target, state, ctx.operation_id)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            if stage.exists():
+                shutil.rmtree(stage)
+    ctx.add_resource("directory", "UPDATED" if state else "CREATED", str(target))
+    ctx.set_resource_location(str(target))
+    ctx.progress(100.0, bytes_done=manifest.size, items_done=len(manifest.files))
+    return {"snapshot_id": manifest.id, "target": str(target), "files": len(manifest.files)}
+
+
+def register_snapshot(app: App, store: SnapshotStore) -> None:
+    """Register ``snapshot.take`` and ``snapshot.apply`` on ``app``, over ``store``."""
+
+    @app.operation("snapshot.take", input=TakeInput, max_attempts=3, cancel_grace=10.0)
+    def take_snapshot(ctx: Any, data: TakeInput) -> dict[str, Any]:
+        """Take a snapshot of a directory or a file into the snapshot store."""
+        return take(store, ctx, data)
+
+    @app.operation("snapshot.apply", input=ApplyInput, max_attempts=2, cancel_grace=10.0)
+    def apply_snapshot(ctx: Any, data: ApplyInput) -> dict[str, Any]:
+        """Apply a snapshot to a directory, atomically."""
+        return apply(store, ctx, data)

@@ -1,0 +1,231 @@
+"""A content-addressed snapshot store on disk: blobs by sha256 (deduplicated) and manifests.
+
+Layout under ``root``: ``blobs/ab/<sha256>``, ``manifests/<snapshot id>.json``, ``tmp/``. Every
+file appears by ``os.replace`` from ``tmp/``, so a reader never sees a partial blob or snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from longrun.model import OperationError, new_id
+
+__all__ = [
+    "CHUNK",
+    "FileEntry",
+    "Manifest",
+    "SnapshotStore",
+    "copy_stream",
+    "fsync_dir",
+]
+
+CHUNK = 1 << 20  # bytes read and written at a time: the granularity of progress and cancel
+_GC_AGE = 3600.0  # seconds: a blob younger than this may belong to a take still running
+
+Tick = Callable[[int], None]  # called with the bytes just moved; may raise to stop
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a snapshot: its path relative to the source, and what to restore."""
+
+    path: str
+    size: int
+    mode: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass
+class Manifest:
+    """What a snapshot holds: directories (with modes) and files (with content hashes)."""
+
+    id: str
+    compartment_id: str
+    source: str
+    kind: str  # "dir" or "file"
+    created: float
+    files: list[FileEntry] = field(default_factory=list)
+    dirs: list[tuple[str, int]] = field(default_factory=list)  # (relative path, mode)
+
+    @property
+    def size(self) -> int:
+        """The logical size: the sum of the file sizes."""
+        return sum(f.size for f in self.files)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        raw = json.loads(text)
+        raw["files"] = [FileEntry(**f) for f in raw["files"]]
+        raw["dirs"] = [tuple(d) for d in raw["dirs"]]
+        return cls(**raw)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def copy_stream(src: BinaryIO, dst: BinaryIO | None, tick: Tick | None = None) -> tuple[str, int]:
+    """Copy ``src`` to ``dst`` (or only read it), hashing; returns (sha256 hex, bytes)."""
+    hasher = hashlib.sha256()
+    total = 0
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    while True:
+        read = src.readinto(buffer)  # type: ignore[attr-defined]
+        if not read:
+            break
+        chunk = view[:read]
+        hasher.update(chunk)
+        if dst is not None:
+            dst.write(chunk)
+        total += read
+        if tick is not None:
+            tick(read)
+    return hasher.hexdigest(), total
+
+
+class SnapshotStore:
+    """One snapshot store rooted at a directory (created on first use)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.blobs = self.root / "blobs"
+        self.manifests = self.root / "manifests"
+        self.tmp = self.root / "tmp"
+
+    def ensure(self) -> SnapshotStore:
+        for folder in (self.blobs, self.manifests, self.tmp):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    # blobs ---------------------------------------------------------------------------------
+    def blob_path(self, digest: str) -> Path:
+        return self.blobs / digest[:2] / digest
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def temp_path(self, suffix: str = "") -> Path:
+        return self.tmp / f"{new_id()}{suffix}"
+
+    def put_stream(self, src: BinaryIO, tick: Tick | None = None) -> tuple[str, int, bool]:
+        """Store the content of ``src``; returns (sha256, size, stored) — stored is False when
+        the blob was already there (deduplicated)."""
+        temp = self.temp_path(".blob")
+        try:
+            with temp.open("wb") as dst:
+                digest, size = copy_stream(src, dst, tick)
+            return digest, size, self.adopt(temp, digest)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+    def adopt(self, temp: Path, digest: str) -> bool:
+        """Move a verified temp file into place as blob ``digest``; False if it already was."""
+        final = self.blob_path(digest)
+        if final.exists():
+            with contextlib.suppress(OSError):
+                os.utime(final)  # a fresh mtime keeps it out of a concurrent gc
+            return False
+        final.parent.mkdir(exist_ok=True)
+        os.replace(temp, final)
+        return True
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        try:
+            return self.blob_path(digest).open("rb")
+        except FileNotFoundError:
+            raise OperationError(
+                "BlobMissing", f"the snapshot store lacks the content {digest}"
+            ) from None
+
+    # manifests -----------------------------------------------------------------------------
+    def new_snapshot_id(self) -> str:
+        return f"snap-{new_id()}"
+
+    def publish(self, manifest: Manifest) -> None:
+        """Make the snapshot visible, all at once."""
+        temp = self.temp_path(".json")
+        temp.write_text(manifest.to_json(), encoding="utf-8")
+        os.replace(temp, self.manifest_path(manifest.id))
+        fsync_dir(self.manifests)
+
+    def manifest_path(self, snapshot_id: str) -> Path:
+        if not snapshot_id.startswith("snap-") or "/" in snapshot_id or "\\" in snapshot_id:
+            raise OperationError(
+                "SnapshotNotFound", f"no snapshot {snapshot_id!r}", target="input.snapshot_id"
+            )
+        return self.manifests / f"{snapshot_id}.json"
+
+    def has(self, snapshot_id: str) -> bool:
+        return self.manifest_path(snapshot_id).is_file()
+
+    def load(self, snapshot_id: str, compartment_id: str | None = None) -> Manifest:
+        """The manifest; SnapshotNotFound when absent or outside ``compartment_id``."""
+        try:
+            manifest = Manifest.from_json(
+                self.manifest_path(snapshot_id).read_text(encoding="utf-8")
+            )
+        except FileNotFoundError:
+            manifest = None
+        if manifest is None or (
+            compartment_id is not None and manifest.compartment_id != compartment_id
+        ):
+            raise OperationError(
+                "SnapshotNotFound", f"no snapshot {snapshot_id!r}", target="input.snapshot_id"
+            )
+        return manifest
+
+    def list(self, compartment_id: str | None = None) -> list[Manifest]:
+        """Every snapshot (of one compartment), oldest first."""
+        if not self.manifests.is_dir():
+            return []
+        found = []
+        for path in sorted(self.manifests.glob("snap-*.json")):
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                manifest = Manifest.from_json(path.read_text(encoding="utf-8"))
+                if compartment_id is None or manifest.compartment_id == compartment_id:
+                    found.append(manifest)
+        return found
+
+    def remove(self, snapshot_id: str) -> bool:
+        """Delete one manifest; its blobs stay until ``gc``. False when it was not there."""
+        try:
+            self.manifest_path(snapshot_id).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def gc(self, min_age: float = _GC_AGE) -> int:
+        """Delete blobs no manifest references, older than ``min_age`` s (a take may still be
+        writing younger ones); returns how many."""
+        live = {f.sha256 for m in self.list() for f in m.files}
+        cutoff = time.time() - min_age
+        removed = 0
+        for blob in self._all_blobs():
+            if blob.name not in live and blob.stat().st_mtime < cutoff:
+                blob.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def _all_blobs(self) -> Iterator[Path]:
+        if self.blobs.is_dir():
+            for folder in self.blobs.iterdir():
+                yield from folder.iterdir()

@@ -1,0 +1,76 @@
+"""Built-in operations on generated data in temp dirs: trees, databases, and an App over them."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from longrun.builtin import default_app
+from longrun.engine.registry import App
+
+
+def make_tree(root: Path, files: int = 40, size: int = 20_000, seed: int = 1) -> Path:
+    """A directory of ``files`` random files in nested folders, with a few distinct modes."""
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(files):
+        folder = root / f"d{n % 4}" / f"e{n % 3}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"f{n}.bin"
+        path.write_bytes(rng.randbytes(rng.randint(0, size)))
+        os.chmod(path, 0o600 if n % 5 == 0 else 0o644)
+    (root / "dup-a").write_bytes(b"same content" * 100)
+    (root / "dup-b").write_bytes(b"same content" * 100)
+    (root / "empty").mkdir()
+    os.chmod(root / "d1", 0o750)
+    return root
+
+
+def tree_of(root: Path) -> dict[str, tuple[bytes | None, int]]:
+    """Every entry under ``root``: content (None for folders) and mode."""
+    found: dict[str, tuple[bytes | None, int]] = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        mode = path.stat().st_mode & 0o7777
+        found[rel] = (None if path.is_dir() else path.read_bytes(), mode)
+    return found
+
+
+def make_db(path: Path, rows: int = 2000) -> Path:
+    """A SQLite database with two tables and an index."""
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT, blob BLOB)")
+        conn.execute("CREATE INDEX item_name ON item (name)")
+        conn.execute("CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT)")
+        conn.executemany(
+            "INSERT INTO item (name, blob) VALUES (?, ?)",
+            ((f"name-{i}", os.urandom(200)) for i in range(rows)),
+        )
+        conn.execute("INSERT INTO meta VALUES ('version', '7')")
+    conn.close()
+    return path
+
+
+def dump(path: Path) -> list[str]:
+    """The database as SQL text, to compare two databases."""
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def builtin_app(data_dir: Path) -> App:
+    return default_app(SimpleNamespace(data_dir=str(data_dir)))
