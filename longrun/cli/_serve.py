@@ -57,24 +57,14 @@ def serve(
 
 async def run_worker(settings: Any, stop: asyncio.Event | None = None) -> None:
     """Run one worker on ``settings.db`` until ``stop`` is set (SIGINT or SIGTERM by default)."""
-    from longrun.api.app import load_app
-    from longrun.engine.worker import Worker
+    from longrun.bootstrap import build_worker, load_app
     from longrun.store import open_store
 
     operation_app = load_app(settings)
     store = open_store(settings.db)
     await store.open()
     try:
-        worker = Worker(
-            store,
-            operation_app,
-            slots=settings.worker_slots,
-            lease_seconds=settings.lease_seconds,
-            flush_interval=settings.flush_interval,
-            poll_interval=settings.poll_interval,
-            reaper_interval=settings.reaper_interval,
-            retention_seconds=settings.retention_seconds,
-        )
+        worker = build_worker(store, operation_app, None, settings)
         if stop is None:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from longrun.api import create_app
-from longrun.api.app import load_app
+from longrun.bootstrap import load_app
 from longrun.config import Settings
 from longrun.model import ConfigurationError
 

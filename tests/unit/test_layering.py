@@ -16,12 +16,13 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"store", "model"},
     "engine": {"engine", "store", "model"},
     "builtin": {"builtin", "engine", "model"},
+    "bootstrap": {"config", "engine", "store", "model", "builtin"},
     "testing": {"engine", "store", "model"},
     "pagination": {"model", "store"},
     "service": {"service", "pagination", "engine", "store", "model"},
-    "api": {"api", "service", "pagination", "engine", "store", "model", "config", "builtin"},
+    "api": {"api", "bootstrap", "service", "pagination", "engine", "store", "model", "config"},
     "client": {"client", "model"},
-    "cli": {"cli", "client", "service", "api", "engine", "store", "model", "config", "builtin"},
+    "cli": {"cli", "client", "api", "bootstrap", "store", "model", "config"},
 }
 
 

@@ -1,0 +1,67 @@
+"""What a serve or worker process assembles from its settings: the operation types and the worker."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from longrun.config import Settings
+from longrun.engine.registry import App
+from longrun.model import Clock, ConfigurationError
+from longrun.store.base import Store
+
+__all__ = ["build_worker", "load_app"]
+
+
+def _import_attr(spec: str) -> Any:
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigurationError(f"an app is given as module:attribute, not {spec!r}")
+    try:
+        value: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"cannot load the app {spec!r}: {exc}") from exc
+    return value
+
+
+def _default_app(settings: Settings) -> App:
+    try:
+        builtin = importlib.import_module("longrun.builtin")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("longrun.builtin", "longrun"):
+            raise
+        return App()
+    factory = getattr(builtin, "default_app", None)
+    return factory(settings) if factory is not None else App()
+
+
+def load_app(settings: Settings) -> App:
+    """The built-in operation types plus every ``module:attr`` of ``settings.apps``."""
+    app = _default_app(settings)
+    for spec in settings.apps:
+        extra = _import_attr(spec)
+        if callable(extra) and not isinstance(extra, App):
+            extra = extra()
+        if not isinstance(extra, App):
+            raise ConfigurationError(f"{spec!r} is not a longrun App")
+        app.include(extra)
+    return app
+
+
+def build_worker(store: Store, app: App, clock: Clock | None, settings: Settings) -> Any:
+    """A Worker on ``store`` for ``app``, configured from ``settings`` (not started)."""
+    from longrun.engine.worker import Worker  # loaded only by processes that run a worker
+
+    return Worker(
+        store,
+        app,
+        clock=clock,
+        slots=settings.worker_slots,
+        lease_seconds=settings.lease_seconds,
+        flush_interval=settings.flush_interval,
+        poll_interval=settings.poll_interval,
+        reaper_interval=settings.reaper_interval,
+        retention_seconds=settings.retention_seconds,
+    )
