@@ -23,11 +23,15 @@ class ChangeSignal:
         self._watcher: asyncio.Task[None] | None = None
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._seen = -1  # the data_version last looked at, kept across watcher runs
 
     def open(self) -> None:
         """Open the watcher's own connection (it never writes, so every commit moves its version)."""
         self._event = asyncio.Event()
         self._conn = connect(self.path)
+        # the baseline is taken now, not when a watcher starts: a commit made between the start
+        # of a wait and the watcher's first read would otherwise never be noticed
+        self._seen = self._data_version()
 
     def close(self) -> None:
         if self._watcher is not None:
@@ -57,12 +61,11 @@ class ChangeSignal:
             self._waiters -= 1
 
     async def _watch(self) -> None:
-        last = await asyncio.to_thread(self._data_version)
         while self._waiters > 0 and self._conn is not None:
             await asyncio.sleep(self.poll_interval)
             version = await asyncio.to_thread(self._data_version)
-            if version != last:
-                last = version
+            if version != self._seen:  # may wake once for a change older than this wait: fine
+                self._seen = version
                 self.notify()
 
     def _data_version(self) -> int:
