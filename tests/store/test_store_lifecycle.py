@@ -156,3 +156,18 @@ async def test_a_second_process_on_the_same_file_sees_changes(tmp_path: Path, cl
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_commit_made_as_a_wait_begins_is_not_missed(tmp_path: Path, clock: ManualClock) -> None:
+    import sqlite3
+
+    store = open_store(f"sqlite:///{tmp_path}/race.db")
+    await store.open()
+    try:
+        waiter = asyncio.create_task(store.wait_for_change(5))
+        # another process commits before the watcher task has run at all
+        with sqlite3.connect(tmp_path / "race.db") as other:
+            other.execute("INSERT INTO tombstones VALUES ('x', 'c', 't', 'FAILED', 0, 'test')")
+        assert await waiter is True
+    finally:
+        await store.close()
