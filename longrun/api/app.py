@@ -9,14 +9,19 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from longrun.api.audit import AuditTrail
+from longrun.api.auth import AuthMiddleware, Gate
 from longrun.api.dashboard import install_dashboard
 from longrun.api.dialects import dialect_router
 from longrun.api.errors import install_error_handlers
 from longrun.api.events import ChangeHub, install_shutdown_signals
 from longrun.api.limits import BodyLimitMiddleware
 from longrun.api.metrics import router as metrics_router
+from longrun.api.ratelimit import RateLimiter
 from longrun.api.routes import router
+from longrun.api.routes_audit import router as audit_router
 from longrun.api.routes_events import router as events_router
+from longrun.auth import Authenticator
 from longrun.bootstrap import build_worker, load_app
 from longrun.config import Settings
 from longrun.engine.registry import App
@@ -32,6 +37,20 @@ logger = logging.getLogger(__name__)
 WorkerFactory = Callable[[Store, App, Clock, Settings], Any]
 
 _STOP_GRACE = 10.0
+
+
+def _gate(settings: Settings, store: Store, clock: Clock) -> Gate:
+    authenticator = Authenticator(settings, store)
+    rate = settings.rate_limit_per_second
+    if rate is None:
+        rate = 50.0 if authenticator.enabled else 0.0
+    return Gate(
+        authenticator,
+        RateLimiter(rate, settings.rate_limit_burst),
+        AuditTrail(store),
+        clock,
+        settings.auth_recheck_seconds,
+    )
 
 
 def create_app(
@@ -55,7 +74,8 @@ def create_app(
     service = Service(store, op_app, clock=clock, max_wait_seconds=settings.max_wait_seconds)
     make_worker = worker_factory or build_worker
     the_store: Store = store
-    hub = ChangeHub(store, now=clock.now)
+    hub = ChangeHub(store, now=clock.now, max_streams_per_client=settings.max_streams_per_caller)
+    gate = _gate(settings, store, clock)
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
@@ -92,7 +112,10 @@ def create_app(
     api.include_router(router)
     api.include_router(events_router)
     api.include_router(metrics_router)
+    api.include_router(audit_router)
     install_dashboard(api)
     api.include_router(dialect_router())
     api.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    api.add_middleware(AuthMiddleware, router=api.router, gate=gate)  # outermost: runs first
+    api.state.authenticator = gate.authenticator
     return api

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from longrun.model import InvalidInput, LostWorkerPolicy
+from longrun.model.limits import check_json_shape
 
 __all__ = ["App", "Handler", "OperationType"]
 
@@ -31,6 +32,7 @@ class OperationType:
 
     def validate_input(self, raw: Any) -> Any:
         """The input as the handler will see it (a model instance); InvalidInput if it is not valid."""
+        check_json_shape(raw)  # bounded before any model walks it
         if self.input_model is None:
             if raw is None:
                 return {}

@@ -23,8 +23,11 @@ from longrun.model import (
     Resource,
     Status,
 )
+from longrun.store.access import ApiKey, AuditRecord
 
 __all__ = [
+    "ApiKey",
+    "AuditRecord",
     "Claim",
     "ListQuery",
     "NewOperation",
@@ -272,3 +275,30 @@ class Store(ABC):
     async def wait_for_change(self, timeout: float) -> bool:
         """Return True as soon as any operation may have changed (in this process or another),
         False after ``timeout`` seconds without a change."""
+
+    # access control: API keys and the audit trail ---------------------------------------------
+    @abstractmethod
+    async def create_key(self, key: ApiKey) -> None:
+        """Store a new API key (its id is new; only the hash of its secret is given)."""
+
+    @abstractmethod
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        """The key with this id, revoked or not, or None."""
+
+    @abstractmethod
+    async def revoke_key(self, key_id: str, now: datetime) -> ApiKey:
+        """Mark the key revoked (a second revoke keeps the first time). Raises NotFound."""
+
+    @abstractmethod
+    async def list_keys(self) -> builtins.list[ApiKey]:
+        """Every key, oldest first."""
+
+    @abstractmethod
+    async def record_audit(self, record: AuditRecord) -> None:
+        """Append one record to the audit trail."""
+
+    @abstractmethod
+    async def list_audit(
+        self, limit: int = 100, before_id: str | None = None
+    ) -> builtins.list[AuditRecord]:
+        """Up to ``limit`` audit records, newest first, older than ``before_id`` when given."""

@@ -40,6 +40,7 @@ from longrun.store.base import (
     Tombstone,
     Update,
 )
+from longrun.store.postgres_access import PostgresAccess
 from longrun.store.postgres_conn import Conn, PostgresConnections, migrate
 from longrun.store.postgres_rows import (
     finish_params,
@@ -58,7 +59,7 @@ __all__ = ["PostgresStore"]
 T = TypeVar("T")
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresAccess, Store):
     """Operations in one PostgreSQL database; safe for any number of processes on any hosts."""
 
     engine = "postgres"

@@ -39,6 +39,7 @@ from longrun.store.base import (
     Update,
 )
 from longrun.store.rows import dump_items, insert_values, micros, row_to_operation, row_to_tombstone
+from longrun.store.sqlite_access import SQLiteAccess
 from longrun.store.sqlite_changes import ChangeSignal
 from longrun.store.sqlite_conn import SQLiteConnections, migrate
 from longrun.store.sqlite_sql import is_empty_update, list_sql, update_params
@@ -53,7 +54,7 @@ def _raw(conn: sqlite3.Connection, row: sqlite3.Row) -> RawOperation:
     return dict(row), [r[0] for r in conn.execute(q.CHILDREN, (row["id"],))]
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteAccess, Store):
     """Operations in one SQLite file; safe for several processes on one host."""
 
     engine = "sqlite"

@@ -20,9 +20,13 @@ ALLOWED: dict[str, set[str]] = {
     "testing": {"engine", "store", "model"},
     "pagination": {"model", "store"},
     "service": {"service", "pagination", "engine", "store", "model"},
-    "api": {"api", "bootstrap", "service", "pagination", "engine", "store", "model", "config"},
+    # auth: credentials (keys in the store, JWTs by config) and roles; api and cli use it
+    "auth": {"auth", "store", "model", "config"},
+    "api": {
+        "api", "auth", "bootstrap", "service", "pagination", "engine", "store", "model", "config"
+    },
     "client": {"client", "model"},
-    "cli": {"cli", "client", "api", "bootstrap", "store", "model", "config"},
+    "cli": {"cli", "client", "api", "auth", "bootstrap", "store", "model", "config"},
 }
 
 
