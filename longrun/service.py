@@ -6,7 +6,6 @@ only its compartments) and idempotency, and never writes anything for a refused 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import time
@@ -15,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from longrun.engine.registry import App, OperationType
+from longrun.engine.submission import new_operation
 from longrun.model import (
     Clock,
     Forbidden,
@@ -25,9 +25,7 @@ from longrun.model import (
     Operation,
     Status,
     SystemClock,
-    canonical_json,
     is_operation_id,
-    new_id,
 )
 from longrun.pagination import (
     Page,
@@ -37,7 +35,7 @@ from longrun.pagination import (
     filters_hash,
     offset_page,
 )
-from longrun.store.base import ListQuery, NewOperation, Store
+from longrun.store.base import ListQuery, Store
 
 __all__ = ["MAX_IDEMPOTENCY_KEY", "Service", "retry_after_seconds", "validate_compartment_id"]
 
@@ -161,42 +159,19 @@ class Service:
                 "the deadline must be after notBefore and after now", target="deadline"
             )
         await self._check_parent(parent_id, compartment_id)
-        request_hash = hashlib.sha256(
-            canonical_json(
-                {
-                    "operationType": operation_type,
-                    "input": stored_input,
-                    "compartmentId": compartment_id,
-                    "notBefore": _iso(not_before),
-                    "deadline": _iso(deadline),
-                    "maxAttempts": max_attempts,
-                    "parentId": parent_id,
-                }
-            ).encode()
-        ).hexdigest()
-        operation = Operation(
-            id=new_id(),
-            operation_type=operation_type,
+        new = new_operation(
+            op_type,
+            stored_input,
             compartment_id=compartment_id,
-            status=Status.ACCEPTED,
-            input=stored_input,
-            time_accepted=now,
-            last_action_time=now,
-            parent_id=parent_id,
-            max_attempts=max_attempts or op_type.max_attempts,
+            now=now,
+            idempotency_key=idempotency_key,
             not_before=not_before,
             deadline=deadline,
-            idempotency_key=idempotency_key,
+            max_attempts=max_attempts,
+            parent_id=parent_id,
         )
-        result = await self.store.submit(
-            NewOperation(
-                operation=operation,
-                request_hash=request_hash,
-                lost_worker_policy=op_type.lost_worker_policy,
-                retry_backoff=op_type.retry_backoff,
-                timeout=op_type.timeout,
-            )
-        )
+        request_hash = new.request_hash
+        result = await self.store.submit(new)
         if not result.created and result.request_hash != request_hash:
             raise IdempotencyMismatch(
                 "this idempotency key was already used for a different request",

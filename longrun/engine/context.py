@@ -10,6 +10,7 @@ from typing import Any
 from longrun.model import (
     ActionType,
     Clock,
+    ConfigurationError,
     InvalidInput,
     LogEntry,
     LogLevel,
@@ -18,6 +19,7 @@ from longrun.model import (
     OperationErrorInfo,
     Progress,
     Resource,
+    Status,
     SystemClock,
 )
 from longrun.store.base import Update
@@ -74,6 +76,10 @@ class Context:
         self._sample: tuple[datetime, float] = (self._started, 0.0)
         self._rate: float | None = None
         self._eta: datetime | None = None
+        # sub-operations: the worker sets ``family``; join_children fills child_statuses
+        self.family: Any = None
+        self.children: list[str] = []
+        self.child_statuses: dict[str, Status] = {}
 
     # identity ---------------------------------------------------------------------------------
     @property
@@ -220,6 +226,23 @@ class Context:
         """The result of the operation, when the handler does not return it."""
         if not self._detached:
             self.result = value
+
+    # sub-operations ----------------------------------------------------------------------------
+    async def spawn(self, operation_type: str, input: Any = None) -> str:  # noqa: A002
+        """Submit a sub-operation (``parent_id`` = this one) in this compartment; its id."""
+        return str(await self._family().spawn(self, operation_type, input))
+
+    async def join_children(self) -> list[Operation]:
+        """Wait until every sub-operation ended, aggregating their progress into this one's.
+
+        The end status then follows theirs (see ``longrun.engine.family.summarize``)."""
+        kids: list[Operation] = await self._family().join(self)
+        return kids
+
+    def _family(self) -> Any:
+        if self.family is None:
+            raise ConfigurationError("sub-operations need a worker (no Family on this Context)")
+        return self.family
 
     # cancellation ------------------------------------------------------------------------------
     @property

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from longrun.engine.context import Context, OperationCancelled
+from longrun.engine.family import summarize
 from longrun.model import (
     LogEntry,
     LogLevel,
@@ -145,4 +146,9 @@ def _from_return(ctx: Context, ending: Ending, now: datetime) -> _Verdict:
             "InvalidResult", f"the handler's result is not JSON-serializable: {exc}", now
         )
     status = Status.SUCCEEDED_WITH_WARNINGS if ctx.has_warnings else Status.SUCCEEDED
-    return _Verdict(status, result=result)
+    family, lines = summarize(ctx.child_statuses)
+    if family is Status.FAILED:
+        return _failed("SubOperationsFailed", "; ".join(lines), now)
+    if family is Status.SUCCEEDED_WITH_WARNINGS:
+        status = family
+    return _Verdict(status, result=result, logs=[(LogLevel.WARNING, line) for line in lines])

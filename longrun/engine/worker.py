@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any
 
-from longrun.engine.context import Context
+from longrun.engine.context import Context, OperationCancelled
+from longrun.engine.family import Family
 from longrun.engine.housekeeping import Housekeeper
 from longrun.engine.outcome import Ending, Rules, decide
 from longrun.engine.registry import App
@@ -94,6 +95,7 @@ class Worker:
         self.housekeeper = Housekeeper(
             store, self.clock, interval=reaper_interval, retention_seconds=retention_seconds
         )
+        self.family = Family(store, app, self.clock)
         self._runs: dict[str, Run] = {}
         self._threads: ThreadPoolExecutor | None = None
         self._stopping = asyncio.Event()  # no more claims
@@ -207,7 +209,9 @@ class Worker:
             timeout=claim.timeout if claim.timeout is not None else op_type.timeout,
             cancel_grace=op_type.cancel_grace,
         )
-        run = Run(claim, op_type, Context(op, clock=self.clock), rules)
+        ctx = Context(op, clock=self.clock)
+        ctx.family = self.family
+        run = Run(claim, op_type, ctx, rules)
         self.counters.claimed += 1
         self._runs[run.op_id] = run
         run.task = asyncio.create_task(self._run(run), name=f"longrun-op-{run.op_id}")
@@ -225,6 +229,7 @@ class Worker:
             ending = await supervise(run, handler)
             if not handler.done():
                 self._abandon(run, handler, ending)
+            await self._join_children(run, ending)
             if run.aborted != LEASE_LOST:
                 await self._finish(run, ending)
         except Exception:
@@ -234,6 +239,18 @@ class Worker:
             run.closed = True
             self._runs.pop(run.op_id, None)
             self._slot_freed.set()
+
+    async def _join_children(self, run: Run, ending: Ending) -> None:
+        """A handler that spawned sub-operations and returned without joining them: join here."""
+        ctx = run.ctx
+        if not ctx.children or ctx.child_statuses or ending.error or ending.abandoned:
+            return
+        if ending.shutdown or run.aborted is not None:
+            return
+        try:
+            await self.family.join(ctx)
+        except OperationCancelled as exc:
+            ending.error, ending.cancel_requested = exc, True
 
     def _abandon(self, run: Run, handler: asyncio.Future[Any], ending: Ending) -> None:
         """Stop listening to a handler that did not stop; free its thread if it has one."""
@@ -327,7 +344,15 @@ class Worker:
             return
         run.last_beat = time.monotonic()
         if status is Status.CANCELING:
+            if not run.cancel_requested.is_set():  # once: its children are asked to cancel too
+                await self._cancel_children(run)
             run.request_cancel()
+
+    async def _cancel_children(self, run: Run) -> None:
+        try:
+            await self.family.cancel_children(run.op_id)
+        except Exception as exc:  # the parent's own cancel must not depend on it
+            log.warning("canceling the children of %s failed: %s", run.op_id, exc)
 
     # threads -----------------------------------------------------------------------------------
     def _new_threads(self) -> ThreadPoolExecutor:

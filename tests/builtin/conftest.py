@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from longrun.builtin import default_app
 from longrun.engine.registry import App
+from longrun.engine.worker import Worker
+from longrun.model import Operation
+from longrun.service import Service
+from longrun.store import open_store
 
 
 def make_tree(root: Path, files: int = 40, size: int = 20_000, seed: int = 1) -> Path:
@@ -74,3 +81,51 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def builtin_app(data_dir: Path) -> App:
     return default_app(SimpleNamespace(data_dir=str(data_dir)))
+
+
+@pytest.fixture
+async def service(tmp_path: Path, builtin_app: App) -> AsyncIterator[Service]:
+    """A Service and a running Worker (fast timings) over a real SQLite store."""
+    store = open_store(f"sqlite:///{tmp_path}/ops.db")
+    await store.open()
+    worker = Worker(
+        store,
+        builtin_app,
+        slots=8,
+        lease_seconds=3.0,
+        flush_interval=0.05,
+        poll_interval=0.1,
+        reaper_interval=0.2,
+    )
+    await worker.start()
+    try:
+        yield Service(store, builtin_app)
+    finally:
+        await worker.stop(grace=0)
+        await store.close()
+
+
+async def settled(service: Service, op_id: str, timeout: float = 20.0) -> Operation:
+    """The operation once terminal; fails after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        op = await service.get(op_id)
+        if op.status.is_terminal:
+            return op
+        if loop.time() > deadline:
+            raise AssertionError(f"{op_id} still {op.status.value} after {timeout} s")
+        await service.store.wait_for_change(0.1)
+
+
+async def reaches(service: Service, op_id: str, check: Any, timeout: float = 20.0) -> Operation:
+    """The operation once ``check(op)`` holds; fails after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        op = await service.get(op_id)
+        if check(op):
+            return op
+        if loop.time() > deadline:
+            raise AssertionError(f"{op_id} did not get there: {op.status.value} {op.progress}")
+        await service.store.wait_for_change(0.05)

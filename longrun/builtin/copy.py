@@ -1,0 +1,116 @@
+"""``snapshot.copy``: snapshots → another snapshot store, moving only content the target lacks.
+
+Several snapshots: one sub-operation per snapshot (``ctx.spawn``), and the parent joins them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from longrun.builtin.meter import Meter
+from longrun.builtin.snapshot import run_parallel
+from longrun.builtin.snapshot_store import SnapshotStore, copy_stream
+from longrun.engine.registry import App
+from longrun.model import Operation, OperationError
+
+__all__ = ["CopyInput", "copy_one", "register_copy"]
+
+_STATS = ("logical_bytes_transferred", "logical_size_in_bytes", "physical_bytes_transferred")
+
+
+class CopyInput(BaseModel):
+    """What ``snapshot.copy`` moves, and where."""
+
+    snapshot_ids: list[str] = Field(min_length=1, max_length=1000)
+    target: str = Field(min_length=1, description="the root of the target snapshot store")
+    threads: int = Field(4, ge=1, le=64)
+    throttle_bytes_per_second: int | None = Field(None, ge=1, description="for demos and tests")
+
+
+def _copy_blob(source: SnapshotStore, target: SnapshotStore, meter: Meter, digest: str) -> None:
+    temp = target.temp_path(".blob")
+    try:
+        with source.open_blob(digest) as src, temp.open("wb") as dst:
+            got, _ = copy_stream(src, dst, meter.tick)
+        if got != digest:
+            raise OperationError(
+                "ContentMismatch", f"the source content {digest} does not match its hash"
+            )
+        target.adopt(temp, digest)
+        meter.item()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+
+
+def copy_one(source: SnapshotStore, ctx: Any, snapshot_id: str, data: CopyInput) -> dict[str, Any]:
+    """Copy one snapshot: the blobs the target lacks, then its manifest (published last)."""
+    manifest = source.load(snapshot_id, ctx.compartment_id)
+    target = SnapshotStore(data.target).ensure()
+    sizes = {f.sha256: f.size for f in manifest.files}
+    missing = sorted(d for d in sizes if not target.has_blob(d))
+    physical = sum(sizes[d] for d in missing)
+    lacking = set(missing)
+    logical_moved = sum(f.size for f in manifest.files if f.sha256 in lacking)
+    incremental = len(missing) < len(sizes)
+    ctx.log(
+        f"copying {snapshot_id} to {target.root}: {len(missing)} of {len(sizes)} contents"
+        f" missing ({physical} bytes)"
+    )
+    meter = Meter(ctx, physical, len(missing), data.throttle_bytes_per_second)
+    run_parallel(meter, [partial(_copy_blob, source, target, meter, d) for d in missing], data.threads)
+    ctx.check_cancelled()
+    target.publish(manifest)
+    stats = {
+        "logical_bytes_transferred": logical_moved,
+        "logical_size_in_bytes": manifest.size,
+        "physical_bytes_transferred": physical,
+        "transfer_rate_bytes_per_second": round(physical / max(meter.elapsed, 1e-6)),
+        "is_incremental": incremental,
+    }
+    ctx.progress(100.0, bytes_done=physical, bytes_total=physical, **stats)
+    ctx.add_resource("snapshot", "CREATED", snapshot_id, entity_uri=target.root.as_uri())
+    ctx.set_resource_location(str(target.root))
+    return {"snapshot_id": snapshot_id, "target": str(target.root), **stats}
+
+
+def _totals(kids: list[Operation], seconds: float) -> dict[str, Any]:
+    stats: dict[str, Any] = {
+        key: sum(int(kid.progress.properties.get(key) or 0) for kid in kids) for key in _STATS
+    }
+    stats["transfer_rate_bytes_per_second"] = round(
+        stats["physical_bytes_transferred"] / max(seconds, 1e-6)
+    )
+    stats["is_incremental"] = any(kid.progress.properties.get("is_incremental") for kid in kids)
+    return stats
+
+
+async def copy_many(ctx: Any, data: CopyInput) -> dict[str, Any]:
+    """One sub-operation per snapshot; the parent's end follows theirs."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for snapshot_id in data.snapshot_ids:
+        await ctx.spawn("snapshot.copy", {**data.model_dump(), "snapshot_ids": [snapshot_id]})
+    kids = await ctx.join_children()
+    stats = _totals(kids, loop.time() - started)
+    ctx.progress(**stats)
+    target = str(Path(data.target).expanduser().resolve())
+    ctx.set_resource_location(target)
+    return {"target": target, "children": [kid.id for kid in kids], **stats}
+
+
+def register_copy(app: App, source: SnapshotStore) -> None:
+    """Register ``snapshot.copy`` on ``app``, copying out of ``source``."""
+
+    @app.operation("snapshot.copy", input=CopyInput, max_attempts=3, cancel_grace=10.0)
+    async def copy_snapshots(ctx: Any, data: CopyInput) -> dict[str, Any]:
+        """Copy snapshots to another snapshot store, incrementally."""
+        if len(data.snapshot_ids) > 1:
+            return await copy_many(ctx, data)
+        return await asyncio.to_thread(copy_one, source, ctx, data.snapshot_ids[0], data)

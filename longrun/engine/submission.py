@@ -1,0 +1,68 @@
+"""How a validated request becomes the NewOperation the store accepts: one place for the service
+and for handlers that spawn sub-operations."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from longrun.engine.registry import OperationType
+from longrun.model import Operation, Status, canonical_json, new_id
+from longrun.store.base import NewOperation
+
+__all__ = ["new_operation"]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def new_operation(
+    op_type: OperationType,
+    stored_input: Any,
+    *,
+    compartment_id: str,
+    now: datetime,
+    idempotency_key: str | None = None,
+    not_before: datetime | None = None,
+    deadline: datetime | None = None,
+    max_attempts: int | None = None,
+    parent_id: str | None = None,
+) -> NewOperation:
+    """The ACCEPTED record of ``op_type`` with its input already validated and in JSON form,
+    the type's rules, and the hash that tells a replay of an idempotency key from a misuse."""
+    request_hash = hashlib.sha256(
+        canonical_json(
+            {
+                "operationType": op_type.name,
+                "input": stored_input,
+                "compartmentId": compartment_id,
+                "notBefore": _iso(not_before),
+                "deadline": _iso(deadline),
+                "maxAttempts": max_attempts,
+                "parentId": parent_id,
+            }
+        ).encode()
+    ).hexdigest()
+    operation = Operation(
+        id=new_id(),
+        operation_type=op_type.name,
+        compartment_id=compartment_id,
+        status=Status.ACCEPTED,
+        input=stored_input,
+        time_accepted=now,
+        last_action_time=now,
+        parent_id=parent_id,
+        max_attempts=max_attempts or op_type.max_attempts,
+        not_before=not_before,
+        deadline=deadline,
+        idempotency_key=idempotency_key,
+    )
+    return NewOperation(
+        operation=operation,
+        request_hash=request_hash,
+        lost_worker_policy=op_type.lost_worker_policy,
+        retry_backoff=op_type.retry_backoff,
+        timeout=op_type.timeout,
+    )
