@@ -14,6 +14,7 @@ import httpx
 from longrun.client import _poll as poll
 from longrun.client import _wire as wire
 from longrun.client._poll import WaitPlan
+from longrun.client._stream import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RECONNECTS, StreamPlan
 from longrun.client._sync import DEFAULT_URL
 from longrun.client._wire import OperationTypeInfo, Page, Request, Unreachable
 from longrun.model import LogEntry, Operation, OperationErrorInfo, Resource, Status
@@ -30,6 +31,9 @@ class AsyncClient:
         transport: an httpx transport, e.g. to reach an app in-process.
         headers: extra headers sent with every request (e.g. ``Authorization``).
         poll_interval: seconds between polls when the server gives no ``Retry-After``.
+        stream: follow the event stream in ``wait``/``watch`` (False: always poll).
+        max_reconnects: stream reconnects in a row without a new event before polling instead.
+        stream_idle_timeout: seconds without a byte (not even a keep-alive) that end a stream.
     """
 
     def __init__(
@@ -40,10 +44,16 @@ class AsyncClient:
         transport: httpx.AsyncBaseTransport | None = None,
         headers: dict[str, str] | None = None,
         poll_interval: float = poll.DEFAULT_POLL_INTERVAL,
+        stream: bool = True,
+        max_reconnects: int = DEFAULT_MAX_RECONNECTS,
+        stream_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         self._timeout = timeout
         self._poll_interval = poll_interval
         self._long_poll = True
+        self._use_stream = stream
+        self._max_reconnects = max_reconnects
+        self._stream_idle_timeout = stream_idle_timeout
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout,
@@ -193,41 +203,108 @@ class AsyncClient:
 
     # -------------------------------------------------------------------------------- polls
 
+    def _stream_plan(self, operation_id: str, timeout: float) -> StreamPlan:
+        return StreamPlan(
+            operation_id,
+            timeout,
+            max_reconnects=self._max_reconnects,
+            idle_timeout=self._stream_idle_timeout,
+        )
+
+    async def _stream(self, plan: StreamPlan) -> AsyncIterator[Operation]:
+        """Each state the event stream sends; resumes as the plan says, stops when it falls back.
+
+        Every await is cut at the bound (an in-process transport ignores httpx's timeouts)."""
+        while (request := plan.next_request()) is not None:
+            timeout = httpx.Timeout(self._timeout, read=plan.read_timeout())
+            built = self._http.build_request(
+                request.method, request.path, headers=request.headers, timeout=timeout
+            )
+            try:
+                response = await asyncio.wait_for(
+                    self._http.send(built, stream=True), plan.remaining()
+                )
+                try:
+                    async for operation in self._read_stream(plan, response):
+                        yield operation
+                finally:
+                    await response.aclose()
+            except (TimeoutError, httpx.TimeoutException):
+                plan.ended(timed_out=True)
+            except httpx.TransportError:
+                plan.ended()
+            await asyncio.sleep(plan.delay())
+        self._use_stream = not plan.unavailable
+
+    @staticmethod
+    async def _read_stream(plan: StreamPlan, response: httpx.Response) -> AsyncIterator[Operation]:
+        if not plan.accepts(response):
+            await response.aread()
+            plan.refused(response)
+            return
+        chunks = response.aiter_text()
+        while not (plan.done or plan.fallback or plan.remaining() <= 0):
+            try:
+                text = await asyncio.wait_for(anext(chunks), plan.read_timeout())
+            except StopAsyncIteration:
+                break
+            for operation in plan.feed(text):
+                yield operation
+        plan.ended()
+
     async def wait(self, operation_id: str, timeout: float = 300.0) -> Operation:
-        """Block until the operation is terminal; WaitTimeout when it is not within ``timeout``."""
-        plan = WaitPlan(
+        """Block until the operation is terminal; WaitTimeout when it is not within ``timeout``.
+
+        Follows the event stream; polls (``:wait``, then ``GET`` with ``Retry-After``) when the
+        server has none or it keeps breaking."""
+        if self._use_stream:
+            plan = self._stream_plan(operation_id, timeout)
+            async for _ in self._stream(plan):
+                pass
+            if plan.done and plan.last is not None:
+                return plan.last
+            if not plan.fallback:
+                raise plan.expired()
+            timeout = plan.remaining()
+        polls = WaitPlan(
             operation_id, timeout, long_poll=self._long_poll, poll_interval=self._poll_interval
         )
-        while (request := plan.next_request()) is not None:
-            operation = plan.handle(await self._send(request))
-            self._long_poll = plan.long_poll
+        while (request := polls.next_request()) is not None:
+            operation = polls.handle(await self._send(request))
+            self._long_poll = polls.long_poll
             if operation is not None and operation.is_terminal:
                 return operation
-            await asyncio.sleep(plan.delay())
-        raise plan.expired()
+            await asyncio.sleep(polls.delay())
+        raise polls.expired()
 
     async def watch(
         self, operation_id: str, *, interval: float = 0.5, timeout: float = 86400.0
     ) -> AsyncIterator[Operation]:
-        """Each new state of the operation, every ``interval`` seconds, until it is terminal."""
-        plan = WaitPlan(
-            operation_id,
-            timeout,
-            long_poll=False,
-            poll_interval=interval,
-            honour_retry_after=False,
-        )
+        """Each new state of the operation until it is terminal: from the event stream, or by
+        polling every ``interval`` seconds (or the server's ``Retry-After``) without one."""
         last: Operation | None = None
-        while (request := plan.next_request()) is not None:
-            operation = plan.handle(await self._send(request))
-            if operation is not None:
+        if self._use_stream:
+            plan = self._stream_plan(operation_id, timeout)
+            async for operation in self._stream(plan):
                 if poll.state_changed(last, operation):
                     last = operation
                     yield operation
-                if operation.is_terminal:
+            if plan.done:
+                return
+            if not plan.fallback:
+                raise plan.expired()
+            timeout = plan.remaining()
+        polls = WaitPlan(operation_id, timeout, long_poll=False, poll_interval=interval)
+        while (request := polls.next_request()) is not None:
+            state = polls.handle(await self._send(request))
+            if state is not None:
+                if poll.state_changed(last, state):
+                    last = state
+                    yield state
+                if state.is_terminal:
                     return
-            await asyncio.sleep(plan.delay())
-        raise plan.expired()
+            await asyncio.sleep(polls.delay())
+        raise polls.expired()
 
     # ------------------------------------------------------------------------------ lifecycle
 

@@ -60,6 +60,7 @@ __all__ = [
     "error_from_response",
     "format_time",
     "merge_headers",
+    "op_path",
     "parse_operation",
     "parse_operation_types",
     "parse_page",
@@ -144,7 +145,7 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _op_path(operation_id: str, suffix: str = "") -> str:
+def op_path(operation_id: str, suffix: str = "") -> str:
     if not isinstance(operation_id, str) or not operation_id:
         raise InvalidInput("an operation id is required", target="id")
     return f"/v1/operations/{quote(operation_id, safe='')}{suffix}"
@@ -185,7 +186,7 @@ def build_submit(
 
 def build_get(operation_id: str) -> Request:
     """``GET /v1/operations/{id}``."""
-    return Request("GET", _op_path(operation_id))
+    return Request("GET", op_path(operation_id))
 
 
 def build_wait(operation_id: str, timeout: float) -> Request:
@@ -193,7 +194,7 @@ def build_wait(operation_id: str, timeout: float) -> Request:
     bound = max(0.0, min(MAX_LONG_POLL, timeout))
     return Request(
         "GET",
-        _op_path(operation_id, ":wait"),
+        op_path(operation_id, ":wait"),
         params=[("timeout", f"{bound:.3f}".rstrip("0").rstrip("."))],
         long_poll=bound,
     )
@@ -201,23 +202,23 @@ def build_wait(operation_id: str, timeout: float) -> Request:
 
 def build_cancel(operation_id: str) -> Request:
     """``POST /v1/operations/{id}:cancel``."""
-    return Request("POST", _op_path(operation_id, ":cancel"))
+    return Request("POST", op_path(operation_id, ":cancel"))
 
 
 def build_hold(operation_id: str, reason: str | None = None) -> Request:
     """``POST /v1/operations/{id}:hold`` with an optional reason."""
     body = {"reason": reason} if reason is not None else None
-    return Request("POST", _op_path(operation_id, ":hold"), json=body)
+    return Request("POST", op_path(operation_id, ":hold"), json=body)
 
 
 def build_release(operation_id: str) -> Request:
     """``POST /v1/operations/{id}:release``."""
-    return Request("POST", _op_path(operation_id, ":release"))
+    return Request("POST", op_path(operation_id, ":release"))
 
 
 def build_delete(operation_id: str) -> Request:
     """``DELETE /v1/operations/{id}``."""
-    return Request("DELETE", _op_path(operation_id))
+    return Request("DELETE", op_path(operation_id))
 
 
 def _many(name: str, value: str | Iterable[str] | None) -> list[tuple[str, str]]:
@@ -271,7 +272,7 @@ def build_subresource(
     params = [("limit", str(limit))] if limit is not None else []
     if page is not None:
         params.append(("page", page))
-    return Request("GET", _op_path(operation_id, f"/{kind}"), params=params)
+    return Request("GET", op_path(operation_id, f"/{kind}"), params=params)
 
 
 def build_operation_types() -> Request:
