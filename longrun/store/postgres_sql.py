@@ -68,6 +68,12 @@ GET_FENCED = (
     " WHERE id = %(id)s::text AND lease_id = %(lease_id)s::text FOR UPDATE"
 )
 
+# Times come from the clock of whoever writes (an API server, a worker); clocks disagree, so a
+# start is never before the acceptance and an end never before the start (or the acceptance).
+_FINISHED = """CASE WHEN %(time_finished)s::timestamptz IS NULL THEN {kept}
+        ELSE greatest(%(time_finished)s::timestamptz, coalesce(o.time_started, o.time_accepted))
+        END"""
+
 # Oldest first among what may start now; SKIP LOCKED lets concurrent claimers pass each other.
 CLAIM = f"""
 WITH picked AS (
@@ -79,8 +85,9 @@ WITH picked AS (
     FOR UPDATE SKIP LOCKED)
 UPDATE operations o SET status = 'IN_PROGRESS', worker_id = %(worker_id)s::text,
     lease_id = %(lease_id)s::text, lease_expires = %(lease_expires)s::timestamptz,
-    time_started = %(now)s::timestamptz, last_action_time = %(now)s::timestamptz,
-    percent_complete = 0, estimated_completion_time = NULL, version = o.version + 1
+    time_started = greatest(%(now)s::timestamptz, o.time_accepted),
+    last_action_time = %(now)s::timestamptz, percent_complete = 0,
+    estimated_completion_time = NULL, version = o.version + 1
 FROM picked WHERE o.id = picked.id
 {_RETURNING}
 """
@@ -116,7 +123,7 @@ RETURNING o.status
 
 FINISH = f"""
 UPDATE operations o SET status = %(status)s::text, last_action_time = %(now)s::timestamptz,
-    version = o.version + 1, time_finished = %(time_finished)s::timestamptz,
+    version = o.version + 1, time_finished = {_FINISHED.format(kept='NULL')},
     attempt = o.attempt + %(next_attempt)s::int,
     not_before = coalesce(%(not_before)s::timestamptz, o.not_before),
     {_PERCENT},
@@ -136,7 +143,7 @@ WHERE o.id = %(id)s::text AND o.lease_id = %(lease_id)s::text
 SET_STATUS = f"""
 UPDATE operations o SET status = %(status)s::text, last_action_time = %(now)s::timestamptz,
     version = o.version + 1,
-    time_finished = coalesce(%(time_finished)s::timestamptz, o.time_finished),
+    time_finished = {_FINISHED.format(kept='o.time_finished')},
     attempt = o.attempt + CASE WHEN %(requeue)s::bool THEN 1 ELSE 0 END,
     not_before = CASE WHEN %(requeue)s::bool THEN %(not_before)s::timestamptz
         ELSE o.not_before END,
@@ -164,7 +171,8 @@ FOR UPDATE SKIP LOCKED
 """
 
 MARK_MISSED = """
-UPDATE operations o SET status = 'MISSED', time_finished = %(now)s::timestamptz,
+UPDATE operations o SET status = 'MISSED',
+    time_finished = greatest(%(now)s::timestamptz, o.time_accepted),
     last_action_time = %(now)s::timestamptz, version = o.version + 1,
     logs = o.logs || %(logs)s::jsonb
 WHERE o.id IN (

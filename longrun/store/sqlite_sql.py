@@ -60,11 +60,16 @@ CHILDREN = "SELECT id FROM operations WHERE parent_id = ? ORDER BY id"
 GET_TOMBSTONE = "SELECT * FROM tombstones WHERE id = ?"
 GET_FENCED = "SELECT status, attempt FROM operations WHERE id = :id AND lease_id = :lease_id"
 
+# Times come from the clock of whoever writes (an API server, a worker); clocks disagree, so a
+# start is never before the acceptance and an end never before the start (or the acceptance).
+_FINISHED = """CASE WHEN :time_finished IS NULL THEN {kept}
+        ELSE max(:time_finished, coalesce(time_started, time_accepted)) END"""
+
 # Oldest first among what may start now; the write lock of BEGIN IMMEDIATE makes it exclusive.
 CLAIM_TEMPLATE = """
 UPDATE operations SET status = 'IN_PROGRESS', worker_id = :worker_id, lease_id = :lease_id,
-    lease_expires = :lease_expires, time_started = :now, last_action_time = :now,
-    percent_complete = 0, estimated_completion_time = NULL, version = version + 1
+    lease_expires = :lease_expires, time_started = max(:now, time_accepted),
+    last_action_time = :now, percent_complete = 0, estimated_completion_time = NULL, version = version + 1
 WHERE id IN (
     SELECT id FROM operations
     WHERE status = 'ACCEPTED' AND operation_type IN ({types})
@@ -96,7 +101,7 @@ RETURNING status
 
 FINISH = f"""
 UPDATE operations SET status = :status, last_action_time = :now, version = version + 1,
-    time_finished = :time_finished,
+    time_finished = {_FINISHED.format(kept='NULL')},
     attempt = attempt + :next_attempt, not_before = coalesce(:not_before, not_before),
     percent_complete = CASE WHEN :percent IS NULL THEN percent_complete
                             ELSE max(percent_complete, :percent) END,
@@ -116,7 +121,7 @@ RETURNING *
 # A transition made by the service or the reaper (no lease to fence; the status is checked).
 SET_STATUS = f"""
 UPDATE operations SET status = :status, last_action_time = :now, version = version + 1,
-    time_finished = coalesce(:time_finished, time_finished),
+    time_finished = {_FINISHED.format(kept='time_finished')},
     attempt = attempt + :next_attempt, not_before = CASE WHEN :next_attempt = 1
         THEN :not_before ELSE not_before END,
     percent_complete = CASE WHEN :next_attempt = 1 THEN 0 ELSE percent_complete END,
@@ -139,7 +144,8 @@ ORDER BY lease_expires LIMIT 500
 """
 
 MARK_MISSED = f"""
-UPDATE operations SET status = 'MISSED', time_finished = :now, last_action_time = :now,
+UPDATE operations SET status = 'MISSED', time_finished = max(:now, time_accepted),
+    last_action_time = :now,
     version = version + 1, logs = {append_sql("logs", "logs")}
 WHERE deadline IS NOT NULL AND deadline <= :now AND status IN ('ACCEPTED', 'ON_HOLD')
 RETURNING id
