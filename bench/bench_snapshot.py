@@ -1,0 +1,141 @@
+"""snapshot.take / snapshot.apply of a generated tree next to ``cp -r`` and ``tar -c`` in the same
+run (MB/s), and the bytes an incremental snapshot.copy moves after 1% of the files changed.
+
+    .venv/bin/python bench/bench_snapshot.py              # ~200 MB, ~2,000 files
+    .venv/bin/python bench/bench_snapshot.py --size 1024  # the issue's 1 GiB, ~10,000 files
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from longrun.builtin import default_app  # noqa: E402
+from longrun.model import Status  # noqa: E402
+from longrun.testing import run_handler  # noqa: E402
+
+MB = 1 << 20
+
+
+def generate(root: Path, total: int, files: int, seed: int = 7) -> int:
+    """``files`` files of random sizes around total/files, in 100 folders; returns the bytes."""
+    rng = random.Random(seed)
+    block = os.urandom(4 * MB)
+    mean = total // files
+    written = 0
+    for n in range(files):
+        folder = root / f"d{n % 100:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        size = max(1, int(rng.uniform(0.2, 1.8) * mean))
+        offset = rng.randrange(0, len(block) - size) if size < len(block) else 0
+        data = (block * (size // len(block) + 1))[offset : offset + size]
+        # a per-file prefix makes each file's content unique (no accidental dedup)
+        (folder / f"f{n:05d}.bin").write_bytes(n.to_bytes(8, "big") + data[8:])
+        written += size
+    return written
+
+
+def timed(what: str, fn: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    value = fn()
+    seconds = time.perf_counter() - started
+    print(f"  {what:<34} {seconds:7.2f} s", flush=True)
+    return seconds, value
+
+
+def run(app: Any, operation_type: str, payload: dict[str, Any]) -> Any:
+    result = run_handler(app.get(operation_type), payload)
+    if result.status is not Status.SUCCEEDED:
+        raise SystemExit(f"{operation_type} ended {result.status.value}: {result.errors}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=int, default=200, help="MB of generated data")
+    parser.add_argument("--files", type=int, default=None, help="default: ~100 KB per file")
+    parser.add_argument("--threads", type=int, default=4, help="snapshot.take threads")
+    args = parser.parse_args()
+    files = args.files or max(100, args.size * 10)
+    with tempfile.TemporaryDirectory(prefix="longrun-bench-snapshot-") as tmp:
+        home = Path(tmp)
+        src = home / "src"
+        print(f"generating {args.size} MB in {files} files under {home}", flush=True)
+        total = generate(src, args.size * MB, files)
+        app = default_app(SimpleNamespace(data_dir=str(home / "data")))
+        t_cp, _ = timed(
+            "cp -r", lambda: subprocess.run(["cp", "-r", str(src), str(home / "cp")], check=True)
+        )
+        t_tar, _ = timed(
+            "tar -c",
+            lambda: subprocess.run(
+                ["tar", "-cf", str(home / "src.tar"), "-C", str(src), "."], check=True
+            ),
+        )
+        take_in = {"source": str(src), "threads": args.threads}
+        t_take, taken = timed("snapshot.take", lambda: run(app, "snapshot.take", take_in))
+        snapshot_id = taken.resource_location
+        t_apply, _ = timed(
+            "snapshot.apply",
+            lambda: run(
+                app, "snapshot.apply", {"snapshot_id": snapshot_id, "target": str(home / "applied")}
+            ),
+        )
+        for path in ("cp", "src.tar", "applied"):
+            shutil.rmtree(home / path, ignore_errors=True) if path != "src.tar" else (
+                home / path
+            ).unlink()
+        replica = str(home / "replica")
+        t_full, full = timed(
+            "snapshot.copy (full)",
+            lambda: run(app, "snapshot.copy", {"snapshot_ids": [snapshot_id], "target": replica}),
+        )
+        changed = sorted(src.rglob("*.bin"))[::100]  # 1% of the files get new content
+        for path in changed:
+            path.write_bytes(os.urandom(path.stat().st_size))
+        _, second = timed(
+            "snapshot.take (after 1% change)", lambda: run(app, "snapshot.take", take_in)
+        )
+        t_inc, inc = timed(
+            "snapshot.copy (incremental)",
+            lambda: run(
+                app,
+                "snapshot.copy",
+                {"snapshot_ids": [second.resource_location], "target": replica},
+            ),
+        )
+    props = inc.progress.properties
+    mbps = lambda seconds: total / MB / seconds  # noqa: E731
+    print()
+    print(f"data: {total / MB:.0f} MB in {files} files")
+    print(f"{'cp -r':<22} {mbps(t_cp):8.0f} MB/s")
+    print(f"{'tar -c':<22} {mbps(t_tar):8.0f} MB/s")
+    print(
+        f"{'snapshot.take':<22} {mbps(t_take):8.0f} MB/s   ({t_cp / t_take:.2f}x cp -r; target >= 0.8x)"
+    )
+    print(f"{'snapshot.apply':<22} {mbps(t_apply):8.0f} MB/s   ({t_cp / t_apply:.2f}x cp -r)")
+    print(
+        f"{'snapshot.copy full':<22} {mbps(t_full):8.0f} MB/s   "
+        f"moved {full.progress.properties['physical_bytes_transferred'] / MB:.0f} MB"
+    )
+    moved = props["physical_bytes_transferred"]
+    print(
+        f"{'snapshot.copy incr.':<22} moved {moved / MB:.2f} MB of {props['logical_size_in_bytes'] / MB:.0f} MB"
+        f" = {100 * moved / props['logical_size_in_bytes']:.2f}% after changing {len(changed)} files"
+        f" (target <= 2%); {t_inc:.2f} s; incremental={props['is_incremental']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
