@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from longrun.config import Settings
@@ -10,7 +11,9 @@ from longrun.engine.registry import App
 from longrun.model import Clock, ConfigurationError
 from longrun.store.base import Store
 
-__all__ = ["build_worker", "load_app"]
+__all__ = ["SKEW_ENV", "build_worker", "load_app", "worker_clock"]
+
+SKEW_ENV = "LONGRUN_CLOCK_SKEW_SECONDS"  # fault injection: a worker's clock runs off by this
 
 
 def _import_attr(spec: str) -> Any:
@@ -50,14 +53,23 @@ def load_app(settings: Settings) -> App:
     return app
 
 
+def worker_clock() -> Clock:
+    """The system clock, shifted when LONGRUN_CLOCK_SKEW_SECONDS is set (chaos tests only)."""
+    from longrun.model.clock import SkewedClock, SystemClock
+
+    skew = float(os.environ.get(SKEW_ENV) or 0)
+    return SkewedClock(skew) if skew else SystemClock()
+
+
 def build_worker(store: Store, app: App, clock: Clock | None, settings: Settings) -> Any:
-    """A Worker on ``store`` for ``app``, configured from ``settings`` (not started)."""
+    """A Worker on ``store`` for ``app``, configured from ``settings`` (not started); without a
+    clock, the worker's clock is ``worker_clock()``."""
     from longrun.engine.worker import Worker  # loaded only by processes that run a worker
 
     return Worker(
         store,
         app,
-        clock=clock,
+        clock=clock if clock is not None else worker_clock(),
         slots=settings.worker_slots,
         lease_seconds=settings.lease_seconds,
         flush_interval=settings.flush_interval,

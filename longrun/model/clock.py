@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "from_micros", "to_micros", "utcnow"]
+__all__ = [
+    "Clock",
+    "ManualClock",
+    "SkewedClock",
+    "SystemClock",
+    "from_micros",
+    "to_micros",
+    "utcnow",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -37,6 +45,16 @@ class SystemClock:
 
     def now(self) -> datetime:
         return utcnow()
+
+
+class SkewedClock:
+    """The wall clock shifted by ``offset_seconds`` (ahead when positive): a host whose clock is off."""
+
+    def __init__(self, offset_seconds: float) -> None:
+        self.offset = timedelta(seconds=offset_seconds)
+
+    def now(self) -> datetime:
+        return utcnow() + self.offset
 
 
 class ManualClock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from longrun.model import ConfigurationError
@@ -19,7 +20,16 @@ def sqlite_path(url: str) -> Path:
 
 
 def open_store(url: str) -> Store:
-    """The store named by ``url`` (not opened yet: call ``await store.open()``)."""
+    """The store named by ``url`` (not opened yet: call ``await store.open()``); slowed down by
+    LONGRUN_STORE_DELAY_MS milliseconds a call when that is set (fault injection)."""
+    store = _open_engine(url)
+    from longrun.store.delayed import DELAY_ENV, DelayedStore
+
+    delay_ms = float(os.environ.get(DELAY_ENV) or 0)
+    return DelayedStore(store, delay_ms / 1000) if delay_ms > 0 else store
+
+
+def _open_engine(url: str) -> Store:
     if url.startswith("sqlite:///"):
         from longrun.store.sqlite import SQLiteStore
 

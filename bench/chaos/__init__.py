@@ -1,0 +1,1 @@
+"""Chaos and soak: real servers, workers and faults against longrun's promises."""
