@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from longrun.api.audit import AuditTrail
-from longrun.api.auth import AuthMiddleware, Gate
+from longrun.api.auth import AuthMiddleware, Gate, authorize
 from longrun.api.dashboard import install_dashboard
 from longrun.api.dialects import dialect_router
 from longrun.api.errors import install_error_handlers
@@ -21,6 +21,7 @@ from longrun.api.ratelimit import RateLimiter
 from longrun.api.routes import router
 from longrun.api.routes_audit import router as audit_router
 from longrun.api.routes_events import router as events_router
+from longrun.api.webhooks import build_deliverer
 from longrun.auth import Authenticator
 from longrun.bootstrap import build_worker, load_app
 from longrun.config import Settings
@@ -82,7 +83,9 @@ def create_app(
         await the_store.open()
         worker = None
         restore_signals = install_shutdown_signals(hub)
+        deliverer = build_deliverer(the_store, clock, settings)
         try:
+            await deliverer.start()
             if settings.embedded_worker:
                 worker = make_worker(the_store, op_app, clock, settings)
                 await worker.start()
@@ -91,6 +94,7 @@ def create_app(
         finally:
             restore_signals()
             await hub.stop()
+            await deliverer.stop()
             if worker is not None:
                 await worker.stop(_STOP_GRACE)
             if owns_store:
@@ -101,6 +105,7 @@ def create_app(
         version="1",
         summary="Long-running operations and where each one stands",
         lifespan=lifespan,
+        dependencies=[Depends(authorize)],  # every route checks the caller's role
     )
     api.state.settings = settings
     api.state.store = store
@@ -116,6 +121,6 @@ def create_app(
     install_dashboard(api)
     api.include_router(dialect_router())
     api.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    api.add_middleware(AuthMiddleware, router=api.router, gate=gate)  # outermost: runs first
+    api.add_middleware(AuthMiddleware, gate=gate)  # outermost: runs first
     api.state.authenticator = gate.authenticator
     return api

@@ -8,7 +8,6 @@ import re
 from datetime import datetime
 
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute
 from starlette.types import Message, Receive, Scope, Send
 
 from longrun.auth import Permission
@@ -37,11 +36,9 @@ def action_of(method: str, route_path: str) -> str:
 class Exchange:
     """One request and its answer, as the audit trail and the revocation watch see them."""
 
-    def __init__(self, scope: Scope, route: BaseRoute | None, permission: Permission) -> None:
+    def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self.method: str = scope["method"]
-        self.route_path: str = getattr(route, "path", scope["path"])
-        self.permission = permission
         self.caller = "anonymous"
         self.status = 0
         self.started = False
@@ -51,11 +48,15 @@ class Exchange:
         self._error_body = bytearray()
 
     @property
+    def route_path(self) -> str:
+        return str(getattr(self.scope.get("route"), "path", self.scope["path"]))
+
+    @property
     def is_mutation(self) -> bool:
-        return self.permission in (Permission.OPERATE, Permission.ADMIN) and self.method not in (
-            "GET",
-            "HEAD",
-        )
+        """A write route was reached (its permission was set by ``authorize``)."""
+        permission = (self.scope.get("state") or {}).get("permission")
+        writes = permission in (Permission.OPERATE, Permission.ADMIN)
+        return writes and self.method not in ("GET", "HEAD") and self.route_path != "/v1/audit"
 
     def wrap(self, send: Send) -> Send:
         """``send``, observed."""

@@ -15,40 +15,56 @@ import math
 import re
 from dataclasses import dataclass
 
+from fastapi import Request
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Match, Mount, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from longrun.api.audit import AuditTrail, Exchange
 from longrun.api.ratelimit import RateLimiter
-from longrun.auth import Authenticator, Permission, Principal, Role
+from longrun.auth import Authenticator, Permission, Principal
 from longrun.model import Clock, Forbidden, LongrunError, RateLimited, Unauthorized
 
-__all__ = ["AuthMiddleware", "Gate", "route_permission"]
+__all__ = ["AuthMiddleware", "Gate", "authorize", "is_public_path", "route_permission"]
 
 logger = logging.getLogger(__name__)
 
 _PUBLIC_PATHS = {"/", "/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+_PUBLIC_PREFIXES = ("/dashboard/",)  # the dashboard's static files: no data in them
 _SPECIAL = {"/metrics": Permission.METRICS, "/v1/audit": Permission.ADMIN}
 _BY_METHOD = {"GET": Permission.READ, "HEAD": Permission.READ, "POST": Permission.OPERATE}
 _READ_ACTIONS = re.compile(r":wait$")  # a POST that only reads (Google's operations.wait)
 
 
-def route_permission(method: str, route: BaseRoute | None) -> Permission:
-    """What a request needs: public pages, reads, operator writes, admin for DELETE and anything
-    else. Unknown paths need credentials too, so a missing route's 404 is not public."""
-    if isinstance(route, Mount):
-        return Permission.PUBLIC if route.path == "/dashboard" else Permission.READ
-    path = getattr(route, "path", None)
-    if path is None:
-        return Permission.READ
-    if path in _PUBLIC_PATHS and method in ("GET", "HEAD"):
+def is_public_path(path: str) -> bool:
+    """Paths served without credentials: health, the API schema, the dashboard's files."""
+    return path in _PUBLIC_PATHS or path.startswith(_PUBLIC_PREFIXES)
+
+
+def route_permission(method: str, route_path: str) -> Permission:
+    """What a route needs: reads for GET, operator for POST, admin for DELETE and anything
+    else; the few exceptions by name (metrics, the audit trail, a POST that only waits)."""
+    if route_path in _PUBLIC_PATHS and method in ("GET", "HEAD"):
         return Permission.PUBLIC
-    if path in _SPECIAL:
-        return _SPECIAL[path]
-    if method == "POST" and _READ_ACTIONS.search(path):
+    if route_path in _SPECIAL:
+        return _SPECIAL[route_path]
+    if method == "POST" and _READ_ACTIONS.search(route_path):
         return Permission.READ
     return _BY_METHOD.get(method, Permission.ADMIN)
+
+
+async def authorize(request: Request) -> None:
+    """The app-wide dependency: the caller's role must cover what the matched route needs.
+    Runs inside every route (native, dialects, streams, metrics), after routing."""
+    route = request.scope.get("route")
+    permission = route_permission(request.method, getattr(route, "path", request.url.path))
+    request.state.permission = permission
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        if permission is Permission.PUBLIC:
+            return
+        raise Unauthorized("credentials are required: Authorization: Bearer <key or token>")
+    if not principal.may(permission):
+        raise Forbidden(f"the {principal.role.value} role may not do this")
 
 
 @dataclass
@@ -95,66 +111,52 @@ def _address(scope: Scope) -> str:
 
 
 class AuthMiddleware:
-    """Authenticate, authorize by route, rate-limit, watch long requests, audit mutations."""
+    """Authenticate and rate-limit every request, watch long ones, audit mutations; the role
+    is checked by ``authorize`` once the route is known."""
 
-    def __init__(self, app: ASGIApp, router: Router, gate: Gate) -> None:
+    def __init__(self, app: ASGIApp, gate: Gate) -> None:
         self.app = app
-        self.router = router
         self.gate = gate
-
-    def _route(self, scope: Scope) -> BaseRoute | None:
-        partial = None
-        for route in self.router.routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return route
-            if match is Match.PARTIAL and partial is None:
-                partial = route
-        return partial
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route = self._route(scope)
-        exchange = Exchange(scope, route, route_permission(scope["method"], route))
+        exchange = Exchange(scope)
         try:
-            principal = await self._admit(scope, exchange.permission)
+            principal = await self._admit(scope)
         except _Refused as refused:
             exchange.caller = refused.caller
             await exchange.answer(refused.response(), receive, send)
-        else:
-            exchange.caller = principal.caller
-            state = scope.setdefault("state", {})
+            return
+        exchange.caller = str(principal) if principal else exchange.caller
+        state = scope.setdefault("state", {})
+        if principal is not None:
             state["principal"] = principal
             if principal.compartments is not None:
                 state["compartments"] = principal.compartments
-            watched = principal.key_id is not None or principal.expires is not None
-            if watched:
-                await self._run_watched(principal, exchange, receive, send)
-            else:
-                await self.app(scope, receive, exchange.wrap(send))
+        if principal is not None and (principal.key_id or principal.expires):
+            await self._run_watched(principal, exchange, receive, send)
+        else:
+            await self.app(scope, receive, exchange.wrap(send))
         await self.gate.audit.record(exchange, self.gate.clock.now())
 
-    async def _admit(self, scope: Scope, permission: Permission) -> Principal:
-        """The caller, once authenticated, allowed on this route and within its rate."""
+    async def _admit(self, scope: Scope) -> Principal | None:
+        """The caller (None on a public path), authenticated and within its rate."""
         authenticator = self.gate.authenticator
         caller = _address(scope)
+        principal = None
         try:
-            if permission is Permission.PUBLIC and authenticator.enabled:
-                principal = Principal(caller, Role.READER, frozenset())
-            else:
+            if not (authenticator.enabled and is_public_path(scope["path"])):
                 principal = await authenticator.authenticate(_header(scope, b"authorization"))
                 if authenticator.enabled:
                     caller = principal.caller
-            wait = self.gate.limiter.take(caller)
-            if wait > 0:
-                raise _Refused(RateLimited("too many requests; retry later"), caller, wait)
-            if not principal.may(permission):
-                raise Forbidden(f"the {principal.role.value} role may not do this")
-            return principal
         except LongrunError as exc:
             raise _Refused(exc, caller) from None
+        wait = self.gate.limiter.take(caller)
+        if wait > 0:
+            raise _Refused(RateLimited("too many requests; retry later"), caller, wait)
+        return principal
 
     async def _run_watched(
         self, principal: Principal, exchange: Exchange, receive: Receive, send: Send

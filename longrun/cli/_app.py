@@ -34,6 +34,7 @@ class State:
 
     url: str = DEFAULT_URL
     timeout: float = 30.0
+    token: str | None = None  # sent as Authorization: Bearer; never printed
 
 
 @app.callback()
@@ -43,9 +44,12 @@ def _global(
         DEFAULT_URL, "--url", envvar="LONGRUN_URL", help="the longrun server", show_default=True
     ),
     timeout: float = typer.Option(30.0, "--http-timeout", min=0.1, help="seconds per request"),
+    token: str | None = typer.Option(
+        None, "--token", envvar="LONGRUN_TOKEN", help="API key or JWT", show_default=False
+    ),
 ) -> None:
     """Run long-running operations and see where each one stands."""
-    ctx.obj = State(url=url, timeout=timeout)
+    ctx.obj = State(url=url, timeout=timeout, token=token)
 
 
 def stdout() -> Console:
@@ -84,5 +88,6 @@ def errors() -> Iterator[None]:
 def session(ctx: typer.Context) -> Iterator[Client]:
     """A client on the global ``--url``, with errors mapped to exit codes."""
     state = ctx.obj if isinstance(ctx.obj, State) else State()
-    with errors(), Client(state.url, timeout=state.timeout) as client:
+    headers = {"Authorization": f"Bearer {state.token}"} if state.token else None
+    with errors(), Client(state.url, timeout=state.timeout, headers=headers) as client:
         yield client
