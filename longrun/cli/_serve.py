@@ -50,8 +50,12 @@ def serve(
         settings = settings_from(
             db=db, host=host, port=port, apps=apps, embedded_worker=False if no_worker else None
         )
+        from longrun.cli._security import bind_notice
+
+        notice = bind_notice(settings)  # refuses a public bind without auth
         api = create_app(settings)
     _logging()
+    logger.log(logging.WARNING if settings.auth == "off" else logging.INFO, notice)
     uvicorn.run(api, host=settings.host, port=settings.port, log_level="info", lifespan="on")
 
 
