@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1 << 20, ge=1024)
     max_wait_seconds: float = Field(60.0, gt=0)
+    webhook_secret: SecretStr | None = Field(
+        None, description="signs webhooks whose callback names no secret of its own"
+    )
+    webhook_timeout: float = Field(10.0, gt=0, description="seconds for one webhook POST")
+    webhook_concurrency: int = Field(8, ge=1, le=1024)
+    webhook_max_attempts: int = Field(8, ge=1, le=100)
+    webhook_retry_base: float = Field(2.0, gt=0, description="first retry delay; doubles after")
     # security (docs/security.md) -------------------------------------------------------------
     auth: Literal["off", "keys", "jwt", "keys+jwt"] = Field(
         "off", description="off binds to loopback only; keys, jwt or keys+jwt"

@@ -19,6 +19,7 @@ from longrun.api.schemas import (
     ResourcePage,
     SubmitRequest,
 )
+from longrun.api.webhooks import check_callback, register_callback
 from longrun.model import Operation, Status
 from longrun.model.operation import WireModel
 from longrun.pagination import MAX_LIMIT, Page
@@ -103,6 +104,8 @@ async def submit_operation(
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
     ] = None,
 ) -> Response:
+    if body.callback is not None:
+        check_callback(request, body.callback)
     op, created = await service.submit(
         body.operation_type,
         body.input,
@@ -114,6 +117,8 @@ async def submit_operation(
         parent_id=body.parent_id,
         compartments=scope,
     )
+    if body.callback is not None and created:
+        await register_callback(request, op.id, body.callback)
     url = operation_url(request, op.id)
     return Response(
         op.to_json(),

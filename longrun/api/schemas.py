@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
 from longrun.model.operation import LogEntry, Operation, OperationErrorInfo, Resource, WireModel
 
 __all__ = [
+    "CallbackRequest",
     "ErrorBody",
     "ErrorInfo",
     "ErrorPage",
@@ -23,6 +25,25 @@ __all__ = [
 ]
 
 
+class CallbackRequest(WireModel):
+    """Where to POST the operation once it ends, and the secret that signs it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2048, examples=["https://example.com/hooks/longrun"])
+    secret: str | None = Field(None, min_length=16, max_length=256)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url_without_credentials(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("a callback url is an absolute http or https URL")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("a callback url carries no credentials; use the secret")
+        return url
+
+
 class SubmitRequest(WireModel):
     """The body of ``POST /v1/operations``."""
 
@@ -35,6 +56,7 @@ class SubmitRequest(WireModel):
     deadline: AwareDatetime | None = None
     max_attempts: int | None = Field(None, ge=1, le=1000)
     parent_id: str | None = None
+    callback: CallbackRequest | None = Field(None, description="POSTed the operation once it ends")
 
 
 class HoldRequest(WireModel):

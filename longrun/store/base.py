@@ -24,6 +24,7 @@ from longrun.model import (
     Status,
 )
 from longrun.store.access import ApiKey, AuditRecord
+from longrun.store.webhooks import Callback, DeliveryAttempt
 
 __all__ = [
     "ApiKey",
@@ -302,3 +303,32 @@ class Store(ABC):
         self, limit: int = 100, before_id: str | None = None
     ) -> builtins.list[AuditRecord]:
         """Up to ``limit`` audit records, newest first, older than ``before_id`` when given."""
+
+    # webhooks: a callback per operation, delivered once it ends -------------------------------
+    @abstractmethod
+    async def add_callback(
+        self, operation_id: str, url: str, secret: str | None, now: datetime
+    ) -> None:
+        """Name the callback of an operation (a second call for the same operation is ignored)."""
+
+    @abstractmethod
+    async def get_callback(self, operation_id: str) -> Callback | None:
+        """The operation's callback and how far its delivery got, or None."""
+
+    @abstractmethod
+    async def claim_callbacks(
+        self, worker: str, now: datetime, lease_seconds: float, limit: int
+    ) -> builtins.list[Callback]:
+        """Up to ``limit`` due callbacks (PENDING, ``next_attempt_at`` passed, operation ended),
+        each leased to ``worker`` for its next attempt; no two callers get the same one."""
+
+    @abstractmethod
+    async def record_delivery(
+        self, worker: str, attempt: DeliveryAttempt, state: str, next_attempt_at: datetime
+    ) -> bool:
+        """Record one attempt and settle its callback (PENDING again at ``next_attempt_at``,
+        DELIVERED or FAILED); False, and nothing written, when ``worker`` lost the lease."""
+
+    @abstractmethod
+    async def list_deliveries(self, operation_id: str) -> builtins.list[DeliveryAttempt]:
+        """Every delivery attempt of the operation's callback, in order."""

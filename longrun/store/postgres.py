@@ -51,6 +51,7 @@ from longrun.store.postgres_rows import (
     update_params,
     utc,
 )
+from longrun.store.postgres_webhooks import PostgresWebhooks
 from longrun.store.rows import dump_items
 from longrun.store.transitions import lost_worker_decision, manual_transition
 
@@ -59,7 +60,7 @@ __all__ = ["PostgresStore"]
 T = TypeVar("T")
 
 
-class PostgresStore(PostgresAccess, Store):
+class PostgresStore(PostgresAccess, PostgresWebhooks, Store):
     """Operations in one PostgreSQL database; safe for any number of processes on any hosts."""
 
     engine = "postgres"
