@@ -42,6 +42,7 @@ from longrun.store.base import (
 )
 from longrun.store.postgres_access import PostgresAccess
 from longrun.store.postgres_conn import Conn, PostgresConnections, migrate
+from longrun.store.postgres_locks import PostgresLocks
 from longrun.store.postgres_rows import (
     finish_params,
     insert_params,
@@ -60,7 +61,7 @@ __all__ = ["PostgresStore"]
 T = TypeVar("T")
 
 
-class PostgresStore(PostgresAccess, PostgresWebhooks, Store):
+class PostgresStore(PostgresAccess, PostgresWebhooks, PostgresLocks, Store):
     """Operations in one PostgreSQL database; safe for any number of processes on any hosts."""
 
     engine = "postgres"

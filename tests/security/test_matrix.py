@@ -48,6 +48,7 @@ CASES = [
     Case("GET", "/v1/operations/{op}/errors", "read", 200),
     Case("GET", "/v1/operations/{op}/resources", "read", 200),
     Case("DELETE", "/v1/operations/{op}", "admin", 204, state="done"),
+    Case("GET", "/v1/operations/{op}/deliveries", "read", 200),
     Case("GET", "/v1/operations/{op}/events", "read", 200, state="done", stream=True),
     Case("GET", "/v1/events?compartmentId={c}", "read", 200, "list", stream=True),
     Case("GET", "/v1/operation-types", "read", 200, "global"),
