@@ -21,9 +21,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from longrun.builtin import default_app  # noqa: E402
-from longrun.model import Status  # noqa: E402
-from longrun.testing import run_handler  # noqa: E402
+from longrun.builtin import default_app
+from longrun.model import Status
+from longrun.testing import run_handler
 
 MB = 1 << 20
 

@@ -17,6 +17,7 @@ from longrun.engine.registry import App, OperationType
 from longrun.engine.submission import new_operation
 from longrun.model import (
     Clock,
+    Conflict,
     Forbidden,
     Gone,
     IdempotencyMismatch,
@@ -139,7 +140,8 @@ class Service:
         if compartments is not None and compartment_id not in compartments:
             raise Forbidden("you may not submit into that compartment", target="compartmentId")
         op_type = self.app.get(operation_type)
-        stored_input = op_type.input_to_json(_validated(op_type, input))
+        value = _validated(op_type, input)
+        stored_input = op_type.input_to_json(value)
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
             raise InvalidInput(
                 f"an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} characters",
@@ -159,6 +161,7 @@ class Service:
                 "the deadline must be after notBefore and after now", target="deadline"
             )
         await self._check_parent(parent_id, compartment_id)
+        await self._check_locks(op_type, value)
         new = new_operation(
             op_type,
             stored_input,
@@ -181,6 +184,21 @@ class Service:
                 ],
             )
         return result.operation, result.created
+
+    async def _check_locks(self, op_type: OperationType, value: Any) -> None:
+        """A type whose lock policy is ``refuse``: Conflict while a running operation holds a
+        resource this one would (a conflict that slips past waits at claim instead)."""
+        if op_type.lock_policy != "refuse":
+            return
+        keys = op_type.lock_keys(value)
+        held = await self.store.lock_holders(keys) if keys else {}
+        if held:
+            key, holder = min(held.items())
+            raise Conflict(
+                f"{key} is held by operation {holder}",
+                target="input",
+                details=[{"code": "ResourceLocked", "target": key, "message": holder}],
+            )
 
     async def _check_parent(self, parent_id: str | None, compartment_id: str) -> None:
         if parent_id is None:

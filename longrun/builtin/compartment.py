@@ -46,7 +46,11 @@ def delete_compartment(store: SnapshotStore, ctx: Any, data: DeleteInput) -> dic
 def register_compartment(app: App, store: SnapshotStore) -> None:
     """Register ``compartment.delete`` on ``app``, over ``store``."""
 
-    @app.operation("compartment.delete", input=DeleteInput)
+    @app.operation(
+        "compartment.delete",
+        input=DeleteInput,
+        locks=lambda data: [f"compartment:{data.compartment_id}"],
+    )
     def delete(ctx: Any, data: DeleteInput) -> dict[str, Any]:
         """Delete every snapshot of a compartment."""
         return delete_compartment(store, ctx, data)

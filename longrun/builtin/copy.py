@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from longrun.builtin.meter import Meter
-from longrun.builtin.snapshot import run_parallel
+from longrun.builtin.snapshot import path_lock, run_parallel
 from longrun.builtin.snapshot_store import SnapshotStore, copy_stream
 from longrun.engine.registry import App
 from longrun.model import Operation, OperationError
@@ -64,7 +64,9 @@ def copy_one(source: SnapshotStore, ctx: Any, snapshot_id: str, data: CopyInput)
         f" missing ({physical} bytes)"
     )
     meter = Meter(ctx, physical, len(missing), data.throttle_bytes_per_second)
-    run_parallel(meter, [partial(_copy_blob, source, target, meter, d) for d in missing], data.threads)
+    run_parallel(
+        meter, [partial(_copy_blob, source, target, meter, d) for d in missing], data.threads
+    )
     ctx.check_cancelled()
     target.publish(manifest)
     stats = {
@@ -105,10 +107,23 @@ async def copy_many(ctx: Any, data: CopyInput) -> dict[str, Any]:
     return {"target": target, "children": [kid.id for kid in kids], **stats}
 
 
+def _copy_locks(data: CopyInput) -> list[str]:
+    """One snapshot into one target at a time; a parent of several holds nothing itself."""
+    if len(data.snapshot_ids) > 1:
+        return []
+    return [f"copy:{path_lock(data.target)}:{data.snapshot_ids[0]}"]
+
+
 def register_copy(app: App, source: SnapshotStore) -> None:
     """Register ``snapshot.copy`` on ``app``, copying out of ``source``."""
 
-    @app.operation("snapshot.copy", input=CopyInput, max_attempts=3, cancel_grace=10.0)
+    @app.operation(
+        "snapshot.copy",
+        input=CopyInput,
+        max_attempts=3,
+        cancel_grace=10.0,
+        locks=_copy_locks,
+    )
     async def copy_snapshots(ctx: Any, data: CopyInput) -> dict[str, Any]:
         """Copy snapshots to another snapshot store, incrementally."""
         if len(data.snapshot_ids) > 1:

@@ -20,7 +20,14 @@ from longrun.builtin.snapshot_store import FileEntry, Manifest, SnapshotStore, c
 from longrun.engine.registry import App
 from longrun.model import OperationError
 
-__all__ = ["ApplyInput", "TakeInput", "register_snapshot", "run_parallel", "tree_state"]
+__all__ = [
+    "ApplyInput",
+    "TakeInput",
+    "path_lock",
+    "register_snapshot",
+    "run_parallel",
+    "tree_state",
+]
 
 
 class TakeInput(BaseModel):
@@ -38,6 +45,11 @@ class ApplyInput(BaseModel):
     target: str = Field(min_length=1, description="the directory to create or replace")
     replace: bool = Field(False, description="replace a non-empty target")
     throttle_bytes_per_second: int | None = Field(None, ge=1, description="for demos and tests")
+
+
+def path_lock(path: str) -> str:
+    """The lock key of a file system path, as a worker resolves it."""
+    return f"path:{os.path.abspath(os.path.expanduser(path))}"
 
 
 def _changed(path: str, what: str) -> OperationError:
@@ -230,12 +242,25 @@ def apply(store: SnapshotStore, ctx: Any, data: ApplyInput) -> dict[str, Any]:
 def register_snapshot(app: App, store: SnapshotStore) -> None:
     """Register ``snapshot.take`` and ``snapshot.apply`` on ``app``, over ``store``."""
 
-    @app.operation("snapshot.take", input=TakeInput, max_attempts=3, cancel_grace=10.0)
+    @app.operation(
+        "snapshot.take",
+        input=TakeInput,
+        max_attempts=3,
+        cancel_grace=10.0,
+        locks=lambda data: [path_lock(data.source)],
+    )
     def take_snapshot(ctx: Any, data: TakeInput) -> dict[str, Any]:
         """Take a snapshot of a directory or a file into the snapshot store."""
         return take(store, ctx, data)
 
-    @app.operation("snapshot.apply", input=ApplyInput, max_attempts=2, cancel_grace=10.0)
+    @app.operation(
+        "snapshot.apply",
+        input=ApplyInput,
+        max_attempts=2,
+        cancel_grace=10.0,
+        locks=lambda data: [path_lock(data.target)],
+        lock_policy="refuse",
+    )
     def apply_snapshot(ctx: Any, data: ApplyInput) -> dict[str, Any]:
         """Apply a snapshot to a directory, atomically."""
         return apply(store, ctx, data)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from longrun.model import OperationError, new_id
 
@@ -81,9 +81,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def copy_stream(src: BinaryIO, dst: BinaryIO | None, tick: Tick | None = None) -> tuple[str, int]:
+def copy_stream(
+    src: BinaryIO, dst: BinaryIO | None, tick: Tick | None = None, hasher: Any = None
+) -> tuple[str, int]:
     """Copy ``src`` to ``dst`` (or only read it), hashing; returns (sha256 hex, bytes)."""
-    hasher = hashlib.sha256()
+    hasher = hasher or hashlib.sha256()
     total = 0
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
@@ -111,8 +113,12 @@ class SnapshotStore:
         self.tmp = self.root / "tmp"
 
     def ensure(self) -> SnapshotStore:
-        for folder in (self.blobs, self.manifests, self.tmp):
-            folder.mkdir(parents=True, exist_ok=True)
+        """Create the folders (all 256 blob shards at once: no mkdir per blob later)."""
+        if not (self.blobs / "ff").is_dir():
+            for folder in (self.manifests, self.tmp):
+                folder.mkdir(parents=True, exist_ok=True)
+            for shard in range(256):
+                (self.blobs / f"{shard:02x}").mkdir(parents=True, exist_ok=True)
         return self
 
     # blobs ---------------------------------------------------------------------------------
@@ -128,25 +134,45 @@ class SnapshotStore:
     def put_stream(self, src: BinaryIO, tick: Tick | None = None) -> tuple[str, int, bool]:
         """Store the content of ``src``; returns (sha256, size, stored) — stored is False when
         the blob was already there (deduplicated)."""
+        head = src.read(CHUNK)
+        if len(head) < CHUNK:  # a small file: hash it first, write it only if it is new
+            digest = hashlib.sha256(head).hexdigest()
+            if tick is not None:
+                tick(len(head))
+            if self.has_blob(digest):
+                return digest, len(head), self.adopt(None, digest)
         temp = self.temp_path(".blob")
         try:
             with temp.open("wb") as dst:
-                digest, size = copy_stream(src, dst, tick)
-            return digest, size, self.adopt(temp, digest)
+                dst.write(head)
+                if len(head) < CHUNK:
+                    return digest, len(head), self.adopt_closing(dst, temp, digest)
+                if tick is not None:
+                    tick(len(head))
+                hasher = hashlib.sha256(head)
+                digest, size = copy_stream(src, dst, tick, hasher)
+            return digest, size + len(head), self.adopt(temp, digest)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
 
-    def adopt(self, temp: Path, digest: str) -> bool:
+    def adopt(self, temp: Path | None, digest: str) -> bool:
         """Move a verified temp file into place as blob ``digest``; False if it already was."""
         final = self.blob_path(digest)
         if final.exists():
             with contextlib.suppress(OSError):
                 os.utime(final)  # a fresh mtime keeps it out of a concurrent gc
             return False
+        if temp is None:
+            raise OperationError("BlobMissing", f"the content {digest} vanished from the store")
         final.parent.mkdir(exist_ok=True)
         os.replace(temp, final)
         return True
+
+    def adopt_closing(self, handle: BinaryIO, temp: Path, digest: str) -> bool:
+        """``adopt`` for a temp file still open for writing: close it first."""
+        handle.close()
+        return self.adopt(temp, digest)
 
     def open_blob(self, digest: str) -> BinaryIO:
         try:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from longrun.builtin.snapshot import path_lock
 from longrun.builtin.snapshot_store import CHUNK
 from longrun.engine.registry import App
 from longrun.model import OperationError
@@ -229,5 +230,15 @@ def import_backup(ctx: Any, data: ImportInput) -> dict[str, Any]:
 
 def register_backup(app: App) -> None:
     """Register ``backup.export`` and ``import.from_storage`` on ``app``."""
-    app.operation("backup.export", input=ExportInput, max_attempts=2)(export_backup)
-    app.operation("import.from_storage", input=ImportInput, max_attempts=2)(import_backup)
+    app.operation(
+        "backup.export",
+        input=ExportInput,
+        max_attempts=2,
+        locks=lambda data: [path_lock(data.file)],
+    )(export_backup)
+    app.operation(
+        "import.from_storage",
+        input=ImportInput,
+        max_attempts=2,
+        locks=lambda data: [path_lock(data.database)],
+    )(import_backup)

@@ -78,7 +78,15 @@ class Family:
             await self.store.wait_for_change(_POLL)
 
     async def cancel_children(self, parent_id: str) -> int:
-        """Ask every unfinished child to cancel; returns how many were asked."""
+        """Ask every unfinished child to cancel; returns how many were asked. Never raises:
+        the parent's own cancel must not depend on it."""
+        try:
+            return await self._cancel_children(parent_id)
+        except Exception as exc:
+            log.warning("canceling the children of %s failed: %s", parent_id, exc)
+            return 0
+
+    async def _cancel_children(self, parent_id: str) -> int:
         asked = 0
         for kid in await self.children(parent_id):
             if kid.status.is_terminal:

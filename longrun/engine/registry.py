@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
 from longrun.model import InvalidInput, LostWorkerPolicy
 from longrun.model.limits import check_json_shape
 
-__all__ = ["App", "Handler", "OperationType"]
+__all__ = ["App", "Handler", "LockPolicy", "Locks", "OperationType"]
 
 Handler = Callable[..., Any]  # handler(ctx, input) -> result; async def or plain def
+Locks = Callable[[Any], Iterable[str]]  # locks(input) -> the resources an operation touches
+LockPolicy = Literal["wait", "refuse"]  # a conflict waits in ACCEPTED, or is refused at submit
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,14 @@ class OperationType:
     retry_backoff: float = 1.0
     cancel_grace: float = 5.0
     description: str = ""
+    locks: Locks | None = None
+    lock_policy: LockPolicy = "wait"
+
+    def lock_keys(self, value: Any) -> list[str]:
+        """The resources an operation with this (validated) input holds while it runs."""
+        if self.locks is None:
+            return []
+        return sorted({str(key) for key in self.locks(value)})
 
     def validate_input(self, raw: Any) -> Any:
         """The input as the handler will see it (a model instance); InvalidInput if it is not valid."""
@@ -83,6 +93,8 @@ class App:
         lost_worker: LostWorkerPolicy | str = LostWorkerPolicy.RETRY,
         retry_backoff: float = 1.0,
         cancel_grace: float = 5.0,
+        locks: Locks | None = None,
+        lock_policy: LockPolicy = "wait",
     ) -> Callable[[Handler], Handler]:
         """Register the decorated function as the handler of ``name``."""
 
@@ -98,6 +110,8 @@ class App:
                     retry_backoff=retry_backoff,
                     cancel_grace=cancel_grace,
                     description=(handler.__doc__ or "").strip().split("\n")[0],
+                    locks=locks,
+                    lock_policy=lock_policy,
                 )
             )
             return handler
@@ -110,6 +124,8 @@ class App:
             raise InvalidInput("an operation type needs a name of 1 to 128 characters")
         if op_type.max_attempts < 1:
             raise InvalidInput("max_attempts must be at least 1", target=op_type.name)
+        if op_type.lock_policy not in ("wait", "refuse"):
+            raise InvalidInput("lock_policy is 'wait' or 'refuse'", target=op_type.name)
         if op_type.name in self._types:
             raise InvalidInput(f"operation type {op_type.name!r} is already registered")
         self._types[op_type.name] = op_type

@@ -16,6 +16,7 @@ from typing import Any
 from longrun.engine.context import Context, OperationCancelled
 from longrun.engine.family import Family
 from longrun.engine.housekeeping import Housekeeper
+from longrun.engine.locking import release_locks, take_locks
 from longrun.engine.outcome import Ending, Rules, decide
 from longrun.engine.registry import App
 from longrun.engine.runner import LEASE_LOST, SHUTDOWN, Run, start_handler, supervise
@@ -225,6 +226,9 @@ class Worker:
             except InvalidInput as exc:
                 await self._finish(run, Ending(error=exc))
                 return
+            keys = run.op_type.lock_keys(value)
+            if keys and not await self._lock(run, keys):
+                return
             handler = start_handler(run, value, self._executor())
             ending = await supervise(run, handler)
             if not handler.done():
@@ -232,6 +236,8 @@ class Worker:
             await self._join_children(run, ending)
             if run.aborted != LEASE_LOST:
                 await self._finish(run, ending)
+            if keys:
+                await release_locks(self.store, run.op_id)
         except Exception:
             log.exception("internal error while running %s", run.op_id, extra=_extra(run))
         finally:
@@ -239,6 +245,14 @@ class Worker:
             run.closed = True
             self._runs.pop(run.op_id, None)
             self._slot_freed.set()
+
+    async def _lock(self, run: Run, keys: list[str]) -> bool:
+        """Take the operation's resource locks; False (and back to ACCEPTED) when it must wait."""
+        try:
+            return await take_locks(self.store, run, keys, self.clock.now())
+        except LeaseLost:
+            self._count_lease_lost(run)
+            return False
 
     async def _join_children(self, run: Run, ending: Ending) -> None:
         """A handler that spawned sub-operations and returned without joining them: join here."""
@@ -345,14 +359,8 @@ class Worker:
         run.last_beat = time.monotonic()
         if status is Status.CANCELING:
             if not run.cancel_requested.is_set():  # once: its children are asked to cancel too
-                await self._cancel_children(run)
+                await self.family.cancel_children(run.op_id)
             run.request_cancel()
-
-    async def _cancel_children(self, run: Run) -> None:
-        try:
-            await self.family.cancel_children(run.op_id)
-        except Exception as exc:  # the parent's own cancel must not depend on it
-            log.warning("canceling the children of %s failed: %s", run.op_id, exc)
 
     # threads -----------------------------------------------------------------------------------
     def _new_threads(self) -> ThreadPoolExecutor:

@@ -272,6 +272,24 @@ class Store(ABC):
                 return StoreStats(counts, ready, oldest)
             after = page[-1].id
 
+    # resource locks ------------------------------------------------------------------------
+    @abstractmethod
+    async def acquire_locks(
+        self, op_id: str, lease_id: str, keys: Sequence[str], now: datetime
+    ) -> tuple[str, str] | None:
+        """Take every key for the operation running under ``lease_id``, atomically, or none:
+        then return ``(key, holder id)`` of a key another live operation holds. A lock lives
+        while its holder is IN_PROGRESS or CANCELING under that lease, so terminal states,
+        requeues and lost leases release it. LeaseLost if the lease is not current."""
+
+    @abstractmethod
+    async def lock_holders(self, keys: Sequence[str]) -> dict[str, str]:
+        """For each of ``keys`` a live operation holds: key -> that operation's id."""
+
+    @abstractmethod
+    async def release_locks(self, op_id: str) -> None:
+        """Drop the lock rows of an operation that ended (they are dead already; this tidies)."""
+
     @abstractmethod
     async def wait_for_change(self, timeout: float) -> bool:
         """Return True as soon as any operation may have changed (in this process or another),

@@ -42,6 +42,7 @@ from longrun.store.rows import dump_items, insert_values, micros, row_to_operati
 from longrun.store.sqlite_access import SQLiteAccess
 from longrun.store.sqlite_changes import ChangeSignal
 from longrun.store.sqlite_conn import SQLiteConnections, migrate
+from longrun.store.sqlite_locks import SQLiteLocks
 from longrun.store.sqlite_sql import is_empty_update, list_sql, update_params
 from longrun.store.sqlite_webhooks import SQLiteWebhooks
 from longrun.store.transitions import lost_worker_decision, manual_transition
@@ -55,7 +56,7 @@ def _raw(conn: sqlite3.Connection, row: sqlite3.Row) -> RawOperation:
     return dict(row), [r[0] for r in conn.execute(q.CHILDREN, (row["id"],))]
 
 
-class SQLiteStore(SQLiteAccess, SQLiteWebhooks, Store):
+class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, Store):
     """Operations in one SQLite file; safe for several processes on one host."""
 
     engine = "sqlite"
