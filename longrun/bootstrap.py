@@ -1,4 +1,4 @@
-"""What a serve or worker process assembles from its settings: the operation types and the worker."""
+"""What a serve or worker process assembles from its settings: operation types, worker, deliverer."""
 
 from __future__ import annotations
 
@@ -76,4 +76,24 @@ def build_worker(store: Store, app: App, clock: Clock | None, settings: Settings
         poll_interval=settings.poll_interval,
         reaper_interval=settings.reaper_interval,
         retention_seconds=settings.retention_seconds,
+    )
+
+
+def webhook_secret(settings: Settings) -> str | None:
+    """The server-wide webhook signing secret, if one is configured."""
+    return settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+
+
+def build_deliverer(store: Store, clock: Clock | None, settings: Settings) -> Any:
+    """The webhook deliverer of a serve or worker process, configured from ``settings``."""
+    from longrun.engine.webhooks import WebhookDeliverer
+
+    return WebhookDeliverer(
+        store,
+        clock=clock,
+        secret=webhook_secret(settings),
+        concurrency=settings.webhook_concurrency,
+        timeout=settings.webhook_timeout,
+        max_attempts=settings.webhook_max_attempts,
+        retry_base=settings.webhook_retry_base,
     )

@@ -21,9 +21,8 @@ from longrun.api.ratelimit import RateLimiter
 from longrun.api.routes import router
 from longrun.api.routes_audit import router as audit_router
 from longrun.api.routes_events import router as events_router
-from longrun.api.webhooks import build_deliverer
 from longrun.auth import Authenticator
-from longrun.bootstrap import build_worker, load_app
+from longrun.bootstrap import build_deliverer, build_worker, load_app
 from longrun.config import Settings
 from longrun.engine.registry import App
 from longrun.model import Clock, SystemClock

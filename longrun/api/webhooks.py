@@ -1,27 +1,22 @@
-"""Webhooks on the API side: register a submit's callback, build the process's deliverer."""
+"""Webhooks on the API side: check and register a submit's callback."""
 
 from __future__ import annotations
 
 from fastapi import Request
 
 from longrun.api.schemas import CallbackRequest
+from longrun.bootstrap import webhook_secret
 from longrun.config import Settings
-from longrun.engine.webhooks import WebhookDeliverer
-from longrun.model import Clock, InvalidInput
+from longrun.model import InvalidInput
 from longrun.service import Service
-from longrun.store.base import Store
 
-__all__ = ["build_deliverer", "check_callback", "register_callback"]
-
-
-def _secret(settings: Settings) -> str | None:
-    return settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+__all__ = ["check_callback", "register_callback"]
 
 
 def check_callback(request: Request, callback: CallbackRequest) -> None:
     """Refuse, before anything is written, a callback that nothing could sign."""
     settings: Settings = request.app.state.settings
-    if callback.secret is None and _secret(settings) is None:
+    if callback.secret is None and webhook_secret(settings) is None:
         raise InvalidInput(
             "this server has no LONGRUN_WEBHOOK_SECRET: give the callback a secret",
             target="callback.secret",
@@ -32,16 +27,3 @@ async def register_callback(request: Request, op_id: str, callback: CallbackRequ
     """Store the callback of a just-accepted operation (its secret, or the server's, signs it)."""
     service: Service = request.app.state.service
     await service.store.add_callback(op_id, callback.url, callback.secret, service.clock.now())
-
-
-def build_deliverer(store: Store, clock: Clock, settings: Settings) -> WebhookDeliverer:
-    """The webhook deliverer of a serve or worker process, configured from ``settings``."""
-    return WebhookDeliverer(
-        store,
-        clock=clock,
-        secret=_secret(settings),
-        concurrency=settings.webhook_concurrency,
-        timeout=settings.webhook_timeout,
-        max_attempts=settings.webhook_max_attempts,
-        retry_base=settings.webhook_retry_base,
-    )

@@ -61,7 +61,7 @@ def serve(
 
 async def run_worker(settings: Any, stop: asyncio.Event | None = None) -> None:
     """Run one worker on ``settings.db`` until ``stop`` is set (SIGINT or SIGTERM by default)."""
-    from longrun.bootstrap import build_worker, load_app
+    from longrun.bootstrap import build_deliverer, build_worker, load_app
     from longrun.store import open_store
 
     operation_app = load_app(settings)
@@ -69,17 +69,20 @@ async def run_worker(settings: Any, stop: asyncio.Event | None = None) -> None:
     await store.open()
     try:
         worker = build_worker(store, operation_app, None, settings)
+        deliverer = build_deliverer(store, None, settings)  # workers deliver webhooks too
         if stop is None:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
         await worker.start()
+        await deliverer.start()
         logger.info("worker started on %s with %d slots", settings.db, settings.worker_slots)
         try:
             await stop.wait()
         finally:
             logger.info("worker stopping")
+            await deliverer.stop()
             await worker.stop(_STOP_GRACE)
     finally:
         await store.close()
