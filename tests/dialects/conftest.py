@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -15,29 +12,10 @@ from typing import TypeVar
 import httpx
 import pytest
 
+from tests.support import COMMAND, STARTUP_TIMEOUT, until
+from tests.support import free_port as _free_port
+
 T = TypeVar("T")
-
-STARTUP_TIMEOUT = 30.0
-_ENTRY = Path(sys.executable).with_name("longrun")
-COMMAND = [str(_ENTRY)] if _ENTRY.exists() else [sys.executable, "-m", "longrun.cli"]
-
-
-def until(check: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not met within {timeout}s")
-        time.sleep(0.05)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

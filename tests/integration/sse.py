@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,8 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
+
+from tests.support import free_port as _free_port
 
 __all__ = ["Event", "EventReader", "serve_app"]
 
@@ -91,12 +92,6 @@ class EventReader:
                     return event
 
         return await asyncio.wait_for(scan(), timeout)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from longrun.model import (
     Status,
     WaitTimeout,
 )
+from tests.support import free_port as _free_port
 
 LATER = datetime.now(UTC) + timedelta(days=1)
 
@@ -164,12 +164,6 @@ async def test_operation_types_publish_their_schemas(aclient: AsyncClient) -> No
 
 
 # ------------------------------------------------------------------------- the sync client, real server
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
