@@ -171,7 +171,7 @@ def tree_state(path: Path) -> list[tuple[str, int, int, int]] | None:
 
 def _write_file(store: SnapshotStore, meter: Meter, stage: Path, entry: FileEntry) -> None:
     dest = stage / entry.path
-    with store.open_blob(entry.sha256) as src, dest.open("wb") as dst:
+    with store.open_blob(entry.sha256) as src, dest.open("xb", buffering=0) as dst:
         digest, size = copy_stream(src, dst, meter.tick)
     if digest != entry.sha256 or size != entry.size:
         raise OperationError(

@@ -81,6 +81,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def copy_stream(
     src: BinaryIO, dst: BinaryIO | None, tick: Tick | None = None, hasher: Any = None
 ) -> tuple[str, int]:
@@ -96,7 +102,7 @@ def copy_stream(
         chunk = view[:read]
         hasher.update(chunk)
         if dst is not None:
-            dst.write(chunk)
+            _write_all(dst.fileno(), chunk)
         total += read
         if tick is not None:
             tick(read)
@@ -143,8 +149,9 @@ class SnapshotStore:
                 return digest, len(head), self.adopt(None, digest)
         temp = self.temp_path(".blob")
         try:
-            with temp.open("wb") as dst:
-                dst.write(head)
+            # unbuffered: whole chunks go straight to write(2)
+            with temp.open("xb", buffering=0) as dst:
+                _write_all(dst.fileno(), head)
                 if len(head) < CHUNK:
                     return digest, len(head), self.adopt_closing(dst, temp, digest)
                 if tick is not None:

@@ -34,7 +34,7 @@ async def test_a_conflicting_operation_waits_naming_the_holder(
     _register(app, release)
     holder = await submit("touch", {"path": "/a", "hold": True})
     async with make_worker():
-        await eventually(lambda: _status(store, holder.id, Status.IN_PROGRESS))
+        await eventually(lambda: _holds(store, holder.id, "path:/a"))
         waiter = await submit("touch", {"path": "/a"})
         other = await submit("touch", {"path": "/b"})
         assert (await final(store, other.id)).status is Status.SUCCEEDED  # no conflict
@@ -59,7 +59,7 @@ async def test_a_refusing_type_answers_conflict_at_submit(
     service = Service(store, app)
     holder, _ = await service.submit("touch", {"path": "/a", "hold": True})
     async with make_worker():
-        await eventually(lambda: _status(store, holder.id, Status.IN_PROGRESS))
+        await eventually(lambda: _holds(store, holder.id, "path:/a"))
         with pytest.raises(Conflict) as refused:
             await service.submit("touch", {"path": "/a"})
         assert refused.value.http_status == 409 and holder.id in refused.value.message
@@ -69,9 +69,9 @@ async def test_a_refusing_type_answers_conflict_at_submit(
         assert (await final(store, later.id)).status is Status.SUCCEEDED
 
 
-async def _status(store: Store, op_id: str, status: Status) -> bool:
-    op = await store.get(op_id)
-    return op is not None and op.status is status
+async def _holds(store: Store, op_id: str, key: str) -> bool:
+    """The operation runs and has taken ``key`` (it takes its locks just after its claim)."""
+    return await store.lock_holders([key]) == {key: op_id}
 
 
 def _messages(op: Any) -> list[str]:
