@@ -41,6 +41,7 @@ from longrun.store.base import (
     Update,
 )
 from longrun.store.postgres_access import PostgresAccess
+from longrun.store.postgres_batch import group_commit
 from longrun.store.postgres_conn import Conn, PostgresConnections, migrate
 from longrun.store.postgres_locks import PostgresLocks
 from longrun.store.postgres_rows import (
@@ -72,6 +73,8 @@ class PostgresStore(PostgresAccess, PostgresWebhooks, PostgresLocks, Store):
         self._timeout = timeout
         self._conns: PostgresConnections | None = None
         self._changed = asyncio.Event()
+        # concurrent submits and finishes share a statement (the group commit of this engine)
+        self._inserts, self._finishes = group_commit(self._write)
 
     # lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -83,6 +86,8 @@ class PostgresStore(PostgresAccess, PostgresWebhooks, PostgresLocks, Store):
         self._conns = conns
 
     async def close(self) -> None:
+        await self._inserts.close()
+        await self._finishes.close()
         if self._conns is not None:
             await self._conns.close()
             self._conns = None
@@ -100,7 +105,10 @@ class PostgresStore(PostgresAccess, PostgresWebhooks, PostgresLocks, Store):
         op = new.operation
         values = insert_params(new)
 
-        async def job(conn: Conn) -> SubmitResult:
+        if await self._inserts(values):  # the common case: a new row, inserted with others
+            return SubmitResult(op, True, new.request_hash)
+
+        async def job(conn: Conn) -> SubmitResult:  # taken, or an insert whose reply was lost
             while True:  # a holder of the key deleted between the two statements: insert again
                 if await _fetchone(conn, q.INSERT, values) is not None:
                     return SubmitResult(op, True, new.request_hash)
@@ -246,7 +254,7 @@ class PostgresStore(PostgresAccess, PostgresWebhooks, PostgresLocks, Store):
         except IllegalTransition:
             fast = None
         if fast is not None:
-            done = await self._write(lambda c: _fetchone(c, q.FINISH, fast), atomic=False)
+            done = await self._finishes(fast)  # with the other finishes of this moment
             if done is not None:
                 return row_to_operation(done)
 
