@@ -104,23 +104,23 @@ def run_parallel(meter: Meter, jobs: Sequence[Callable[[], Any]], threads: int) 
     return [f.result() for f in futures]
 
 
-def _read_file(store: SnapshotStore, meter: Meter, path: Path, rel: str, seen: Any) -> FileEntry:
+def _read_file(store: SnapshotStore, meter: Meter, path: str, rel: str, seen: Any) -> FileEntry:
     try:
-        handle = path.open("rb")
+        handle = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the with below
     except FileNotFoundError:
-        raise _changed(str(path), "vanished") from None
+        raise _changed(path, "vanished") from None
     with handle:
         before = os.fstat(handle.fileno())
         if not _same(before, seen):
-            raise _changed(str(path), "changed")
+            raise _changed(path, "changed")
         digest, size, _ = store.put_stream(handle, meter.tick)
         after = os.fstat(handle.fileno())
     try:
-        now = path.stat()
+        now = os.stat(path)
     except FileNotFoundError:
-        raise _changed(str(path), "vanished") from None
+        raise _changed(path, "vanished") from None
     if size != before.st_size or not _same(before, after) or not _same(before, now):
-        raise _changed(str(path), "changed")
+        raise _changed(path, "changed")
     meter.item()
     return FileEntry(rel, size, stat.S_IMODE(before.st_mode), before.st_mtime_ns, digest)
 
@@ -135,7 +135,7 @@ def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
     meter = Meter(ctx, total, len(files), data.throttle_bytes_per_second)
     base = source.parent if kind == "file" else source
     jobs = [
-        partial(_read_file, store, meter, base / rel, rel, st)
+        partial(_read_file, store, meter, os.path.join(base, rel), rel, st)
         for rel, st in sorted(files.items(), key=lambda item: -item[1].st_size)
     ]
     entries = sorted(run_parallel(meter, jobs, data.threads), key=lambda e: e.path)
@@ -169,18 +169,19 @@ def tree_state(path: Path) -> list[tuple[str, int, int, int]] | None:
     return sorted(found)
 
 
-def _write_file(store: SnapshotStore, meter: Meter, stage: Path, entry: FileEntry) -> None:
-    dest = stage / entry.path
-    with store.open_blob(entry.sha256) as src, dest.open("xb", buffering=0) as dst:
+def _write_file(store: SnapshotStore, meter: Meter, stage: str, entry: FileEntry) -> None:
+    dest = os.path.join(stage, entry.path)
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, entry.mode)
+    with store.open_blob(entry.sha256) as src, os.fdopen(fd, "wb", buffering=0) as dst:
         digest, size = copy_stream(src, dst, meter.tick)
+        os.fchmod(fd, entry.mode)  # exact, whatever the umask
+        os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
     if digest != entry.sha256 or size != entry.size:
         raise OperationError(
             "ContentMismatch",
             f"the stored content of {entry.path} does not match its hash",
             target=entry.path,
         )
-    os.chmod(dest, entry.mode)
-    os.utime(dest, ns=(entry.mtime_ns, entry.mtime_ns))
     meter.item()
 
 
@@ -217,7 +218,7 @@ def apply(store: SnapshotStore, ctx: Any, data: ApplyInput) -> dict[str, Any]:
         stage.mkdir()
         for rel, _ in manifest.dirs[1:]:
             (stage / rel).mkdir(exist_ok=True)
-        jobs = [partial(_write_file, store, meter, stage, e) for e in manifest.files]
+        jobs = [partial(_write_file, store, meter, str(stage), e) for e in manifest.files]
         run_parallel(meter, jobs, 4)
         for rel, mode in reversed(manifest.dirs):
             os.chmod(stage / rel, mode)

@@ -10,9 +10,10 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -62,7 +63,12 @@ class Manifest:
         return sum(f.size for f in self.files)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        raw = {
+            **{k: v for k, v in vars(self).items() if k not in ("files", "dirs")},
+            "files": [vars(f) for f in self.files],
+            "dirs": [list(d) for d in self.dirs],
+        }
+        return json.dumps(raw, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
@@ -79,6 +85,14 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
@@ -117,6 +131,7 @@ class SnapshotStore:
         self.blobs = self.root / "blobs"
         self.manifests = self.root / "manifests"
         self.tmp = self.root / "tmp"
+        self._blobs, self._tmp = str(self.blobs), str(self.tmp)
 
     def ensure(self) -> SnapshotStore:
         """Create the folders (all 256 blob shards at once: no mkdir per blob later)."""
@@ -127,63 +142,75 @@ class SnapshotStore:
                 (self.blobs / f"{shard:02x}").mkdir(parents=True, exist_ok=True)
         return self
 
-    # blobs ---------------------------------------------------------------------------------
+    # blobs (str paths and raw descriptors: this is the hot path of a take) -----------------
     def blob_path(self, digest: str) -> Path:
-        return self.blobs / digest[:2] / digest
+        return Path(self._blob(digest))
+
+    def _blob(self, digest: str) -> str:
+        return f"{self._blobs}/{digest[:2]}/{digest}"
 
     def has_blob(self, digest: str) -> bool:
-        return self.blob_path(digest).is_file()
+        return os.path.isfile(self._blob(digest))
 
     def temp_path(self, suffix: str = "") -> Path:
-        return self.tmp / f"{new_id()}{suffix}"
+        return Path(self._temp(suffix))
+
+    def _temp(self, suffix: str = "") -> str:
+        return f"{self._tmp}/{secrets.token_hex(10)}{suffix}"
 
     def put_stream(self, src: BinaryIO, tick: Tick | None = None) -> tuple[str, int, bool]:
         """Store the content of ``src``; returns (sha256, size, stored) — stored is False when
         the blob was already there (deduplicated)."""
         head = src.read(CHUNK)
+        if tick is not None:
+            tick(len(head))
         if len(head) < CHUNK:  # a small file: hash it first, write it only if it is new
             digest = hashlib.sha256(head).hexdigest()
-            if tick is not None:
-                tick(len(head))
             if self.has_blob(digest):
                 return digest, len(head), self.adopt(None, digest)
-        temp = self.temp_path(".blob")
+            return digest, len(head), self._put_bytes(head, digest)
+        temp = self._temp(".blob")
+        fd = os.open(temp, _CREATE, 0o644)
         try:
-            # unbuffered: whole chunks go straight to write(2)
-            with temp.open("xb", buffering=0) as dst:
-                _write_all(dst.fileno(), head)
-                if len(head) < CHUNK:
-                    return digest, len(head), self.adopt_closing(dst, temp, digest)
-                if tick is not None:
-                    tick(len(head))
-                hasher = hashlib.sha256(head)
-                digest, size = copy_stream(src, dst, tick, hasher)
-            return digest, size + len(head), self.adopt(temp, digest)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+            with os.fdopen(fd, "wb", buffering=0) as dst:
+                _write_all(fd, head)
+                digest, size = copy_stream(src, dst, tick, hashlib.sha256(head))
+            return digest, size + len(head), self.adopt(Path(temp), digest)
+        except BaseException:
+            _unlink(temp)
+            raise
+
+    def _put_bytes(self, data: bytes, digest: str) -> bool:
+        temp = self._temp(".blob")
+        fd = os.open(temp, _CREATE, 0o644)
+        try:
+            try:
+                _write_all(fd, data)
+            finally:
+                os.close(fd)
+            return self.adopt(Path(temp), digest)
+        except BaseException:
+            _unlink(temp)
+            raise
 
     def adopt(self, temp: Path | None, digest: str) -> bool:
-        """Move a verified temp file into place as blob ``digest``; False if it already was."""
-        final = self.blob_path(digest)
-        if final.exists():
+        """Move a verified temp file into place as blob ``digest``; False if it already was
+        (the temp file is then removed)."""
+        final = self._blob(digest)
+        if os.path.exists(final):
             with contextlib.suppress(OSError):
                 os.utime(final)  # a fresh mtime keeps it out of a concurrent gc
+            if temp is not None:
+                _unlink(str(temp))
             return False
         if temp is None:
             raise OperationError("BlobMissing", f"the content {digest} vanished from the store")
-        final.parent.mkdir(exist_ok=True)
         os.replace(temp, final)
         return True
 
-    def adopt_closing(self, handle: BinaryIO, temp: Path, digest: str) -> bool:
-        """``adopt`` for a temp file still open for writing: close it first."""
-        handle.close()
-        return self.adopt(temp, digest)
-
     def open_blob(self, digest: str) -> BinaryIO:
         try:
-            return self.blob_path(digest).open("rb")
+            return open(self._blob(digest), "rb", buffering=0)
         except FileNotFoundError:
             raise OperationError(
                 "BlobMissing", f"the snapshot store lacks the content {digest}"
@@ -256,6 +283,9 @@ class SnapshotStore:
             if blob.name not in live and blob.stat().st_mtime < cutoff:
                 blob.unlink(missing_ok=True)
                 removed += 1
+        for temp in self.tmp.iterdir() if self.tmp.is_dir() else ():
+            if temp.stat().st_mtime < cutoff:  # what a killed take or copy left
+                temp.unlink(missing_ok=True)
         return removed
 
     def _all_blobs(self) -> Iterator[Path]:

@@ -183,3 +183,26 @@ def test_a_corrupt_blob_fails_the_apply(builtin_app: App, tmp_path: Path, data_d
 def test_a_snapshot_of_another_compartment_is_not_found(builtin_app: App, tmp_path: Path) -> None:
     run = _apply(builtin_app, "snap-nothing", tmp_path / "out")
     assert run.status is Status.FAILED and run.errors[-1].code == "SnapshotNotFound"
+
+
+def test_an_edit_of_the_target_during_the_apply_fails(builtin_app: App, tmp_path: Path) -> None:
+    import longrun.testing as testing
+
+    source = make_tree(tmp_path / "src", files=10)
+    snapshot_id = _take(builtin_app, source).resource_location
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+
+    def edit() -> None:
+        (target / "old.txt").write_text("someone else wrote this")
+
+    original = testing.RecordingContext
+    testing.RecordingContext = lambda *a, **k: _Editor(*a, edit=edit, **k)  # type: ignore[misc]
+    try:
+        run = _apply(builtin_app, snapshot_id, target, replace=True)
+    finally:
+        testing.RecordingContext = original  # type: ignore[misc]
+    assert run.status is Status.FAILED and run.errors[-1].code == "TargetChanged"
+    assert tree_of(target) == {"old.txt": (b"someone else wrote this", 0o644)}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
