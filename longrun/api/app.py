@@ -17,6 +17,7 @@ from longrun.api.errors import install_error_handlers
 from longrun.api.events import ChangeHub, install_shutdown_signals
 from longrun.api.limits import BodyLimitMiddleware
 from longrun.api.metrics import router as metrics_router
+from longrun.api.openapi import install_openapi
 from longrun.api.ratelimit import RateLimiter
 from longrun.api.routes import router
 from longrun.api.routes_audit import router as audit_router
@@ -119,6 +120,7 @@ def create_app(
     api.include_router(audit_router)
     install_dashboard(api)
     api.include_router(dialect_router())
+    install_openapi(api)
     api.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     api.add_middleware(AuthMiddleware, gate=gate)  # outermost: runs first
     api.state.authenticator = gate.authenticator

@@ -83,11 +83,16 @@ def first_error(op: Operation) -> dict[str, Any] | None:
     return None
 
 
-def error_route(render: ErrorRenderer) -> type[APIRoute]:
-    """A route class whose errors (validation ones included) are rendered by ``render``."""
+def error_route(render: ErrorRenderer, schema: dict[str, Any] | None = None) -> type[APIRoute]:
+    """A route class whose errors (validation ones included) are rendered by ``render``; the
+    OpenAPI document shows them as ``schema``, and the auth layer renders its 401 and 429
+    there with ``render`` too (``render_error``)."""
 
     class DialectRoute(APIRoute):
         """A route rendering its own errors in its dialect's shape."""
+
+        error_schema = schema
+        render_error = staticmethod(render)
 
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()

@@ -195,7 +195,9 @@ async def _submit(
     return op
 
 
-@router.post("/azure/{compartment_id}/operation-types/{operation_type:operation_id}:start")
+@router.post(
+    "/azure/{compartment_id}/operation-types/{operation_type:operation_id}:start", status_code=202
+)
 async def start(
     request: Request,
     compartment_id: str,
@@ -267,7 +269,7 @@ async def list_monitors(
 ARM = "/subscriptions/{compartment_id}/providers/" + ARM_PROVIDER + "/locations/{location}"
 
 
-@router.post(ARM + "/operationTypes/{operation_type}/start")
+@router.post(ARM + "/operationTypes/{operation_type}/start", status_code=202)
 async def arm_start(
     request: Request,
     compartment_id: str,
@@ -299,7 +301,10 @@ async def arm_get_status(
     return _json(arm_status(op, location), headers=_retry(service, op))
 
 
-@router.get(ARM + "/operationResults/{op_id}")
+@router.get(
+    ARM + "/operationResults/{op_id}",
+    responses={202: {"description": "still running: poll Location"}, 400: {}},
+)
 async def arm_get_result(
     request: Request,
     compartment_id: str,

@@ -74,7 +74,12 @@ def _render_error(request: Request, exc: LongrunError) -> Response:
     return JSONResponse({"errorCode": exc.code, "message": exc.message}, exc.http_status)
 
 
-router = APIRouter(route_class=error_route(_render_error), tags=["dialect: cohesity"])
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["errorCode", "message"],
+    "properties": {"errorCode": {"type": "string"}, "message": {"type": "string"}},
+}
+router = APIRouter(route_class=error_route(_render_error, ERROR_SCHEMA), tags=["dialect: cohesity"])
 
 
 @router.post(

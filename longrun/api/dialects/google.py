@@ -191,7 +191,23 @@ def _render_error(request: Request, exc: LongrunError) -> Response:
     return JSONResponse(body, status_code=http_status)
 
 
-router = APIRouter(route_class=error_route(_render_error), tags=["dialect: google"])
+ERROR_SCHEMA = {  # google.rpc.Status as JSON
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "status"],
+            "properties": {
+                "code": {"type": "integer"},
+                "message": {"type": "string"},
+                "status": {"type": "string"},
+                "details": {"type": "array", "items": {"type": "object"}},
+            },
+        }
+    },
+}
+router = APIRouter(route_class=error_route(_render_error, ERROR_SCHEMA), tags=["dialect: google"])
 
 PARENT = "/v1/projects/{compartment_id}/locations/{location}"
 NAME = PARENT + "/operations/{op_id:operation_id}"

@@ -152,7 +152,12 @@ class _VersionConvertor(StringConvertor):
 
 register_url_convertor("oci_version", _VersionConvertor())
 
-router = APIRouter(route_class=error_route(_render_error), tags=["dialect: oci"])
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+}
+router = APIRouter(route_class=error_route(_render_error, ERROR_SCHEMA), tags=["dialect: oci"])
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 SortOrder = Annotated[Literal["ASC", "DESC"], Query(alias="sortOrder")]
@@ -169,7 +174,9 @@ def _listing(version: str, items: list[Any]) -> Any:
     return items if version in ARRAY_PREFIXES else {"items": items}
 
 
-@router.post("/{version:oci_version}/operationTypes/{operation_type}/actions/start")
+@router.post(
+    "/{version:oci_version}/operationTypes/{operation_type}/actions/start", status_code=202
+)
 async def start(
     request: Request,
     version: str,
@@ -201,7 +208,7 @@ async def get_work_request(
     return _json(request, work_request(op), etag=str(op.version), retry_after=retry)
 
 
-@router.delete("/{version:oci_version}/workRequests/{op_id}")
+@router.delete("/{version:oci_version}/workRequests/{op_id}", status_code=202)
 async def cancel_work_request(
     request: Request, version: str, op_id: str, service: ServiceDep, scope: Scope
 ) -> Response:
