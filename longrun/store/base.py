@@ -85,6 +85,19 @@ class Update:
     resources: list[Resource] = field(default_factory=list)
     resource_location: str | None = None
 
+    @property
+    def is_empty(self) -> bool:
+        """True when a heartbeat carries nothing but the lease renewal."""
+        return (
+            self.percent_complete is None
+            and self.progress is None
+            and self.estimated_completion_time is None
+            and self.resource_location is None
+            and not self.logs
+            and not self.errors
+            and not self.resources
+        )
+
 
 @dataclass
 class Outcome(Update):

@@ -47,7 +47,6 @@ from longrun.store.postgres_locks import PostgresLocks
 from longrun.store.postgres_rows import (
     finish_params,
     insert_params,
-    is_empty,
     list_sql,
     row_to_operation,
     update_params,
@@ -230,7 +229,7 @@ class PostgresStore(PostgresAccess, PostgresWebhooks, PostgresLocks, Store):
             "lease_id": lease_id,
             "lease_expires": now + timedelta(seconds=lease_seconds),
         }
-        if is_empty(update):
+        if update.is_empty:
             sql, params = q.RENEW, fence
         else:
             sql, params = q.HEARTBEAT, {**fence, **update_params(update), "now": now}

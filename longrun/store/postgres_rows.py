@@ -15,7 +15,6 @@ from longrun.store.rows import TIME_COLUMNS, dump_items, insert_values
 __all__ = [
     "finish_params",
     "insert_params",
-    "is_empty",
     "list_sql",
     "row_to_operation",
     "update_params",
@@ -54,19 +53,6 @@ def row_to_operation(row: Mapping[str, Any] | None) -> Operation:
     for column in _JSON_COLUMNS:
         data[column] = row[column]
     return Operation.model_validate(data)
-
-
-def is_empty(update: Update) -> bool:
-    """True when a heartbeat carries nothing but the lease renewal."""
-    return (
-        update.percent_complete is None
-        and update.progress is None
-        and update.estimated_completion_time is None
-        and update.resource_location is None
-        and not update.logs
-        and not update.errors
-        and not update.resources
-    )
 
 
 def update_params(update: Update) -> dict[str, Any]:

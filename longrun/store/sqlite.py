@@ -43,7 +43,7 @@ from longrun.store.sqlite_access import SQLiteAccess
 from longrun.store.sqlite_changes import ChangeSignal
 from longrun.store.sqlite_conn import SQLiteConnections, migrate
 from longrun.store.sqlite_locks import SQLiteLocks
-from longrun.store.sqlite_sql import is_empty_update, list_sql, update_params
+from longrun.store.sqlite_sql import list_sql, update_params
 from longrun.store.sqlite_webhooks import SQLiteWebhooks
 from longrun.store.transitions import lost_worker_decision, manual_transition
 
@@ -210,7 +210,7 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, Store):
             "lease_id": lease_id,
             "lease_expires": micros(now + timedelta(seconds=lease_seconds)),
         }
-        if is_empty_update(update):
+        if update.is_empty:
             sql, params = q.RENEW + " RETURNING status", fence
         else:
             sql, params = q.HEARTBEAT, {**fence, **update_params(update), "now": micros(now)}

@@ -29,7 +29,6 @@ __all__ = [
     "PURGE_CANDIDATES",
     "RENEW",
     "SET_STATUS",
-    "is_empty_update",
     "list_sql",
     "read_stats",
     "update_params",
@@ -101,7 +100,7 @@ RETURNING status
 
 FINISH = f"""
 UPDATE operations SET status = :status, last_action_time = :now, version = version + 1,
-    time_finished = {_FINISHED.format(kept='NULL')},
+    time_finished = {_FINISHED.format(kept="NULL")},
     attempt = attempt + :next_attempt, not_before = coalesce(:not_before, not_before),
     percent_complete = CASE WHEN :percent IS NULL THEN percent_complete
                             ELSE max(percent_complete, :percent) END,
@@ -121,7 +120,7 @@ RETURNING *
 # A transition made by the service or the reaper (no lease to fence; the status is checked).
 SET_STATUS = f"""
 UPDATE operations SET status = :status, last_action_time = :now, version = version + 1,
-    time_finished = {_FINISHED.format(kept='time_finished')},
+    time_finished = {_FINISHED.format(kept="time_finished")},
     attempt = attempt + :next_attempt, not_before = CASE WHEN :next_attempt = 1
         THEN :not_before ELSE not_before END,
     percent_complete = CASE WHEN :next_attempt = 1 THEN 0 ELSE percent_complete END,
@@ -164,18 +163,6 @@ VALUES (:id, :compartment_id, :operation_type, :status, :purged_at, :reason)
 """
 
 DELETE = "DELETE FROM operations WHERE id = ?"
-
-
-def is_empty_update(update: Update) -> bool:
-    return (
-        update.percent_complete is None
-        and update.progress is None
-        and update.estimated_completion_time is None
-        and update.resource_location is None
-        and not update.logs
-        and not update.errors
-        and not update.resources
-    )
 
 
 def update_params(update: Update) -> dict[str, Any]:
