@@ -1,4 +1,4 @@
-"""The operation types that ship with longrun; ``default_app()`` is what ``serve`` and ``worker`` load."""
+"""The operation types that ship with longrun; ``default_app(settings)`` is what serve loads."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""``snapshot.copy``: snapshots → another snapshot store, moving only content the target lacks.
-
-Several snapshots: one sub-operation per snapshot (``ctx.spawn``), and the parent joins them.
-"""
+"""``snapshot.copy``: snapshots → another snapshot store, moving only content the target lacks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Byte and item progress for built-in handlers, shared by threads, with cancel checks and a throttle."""
+"""Byte and item progress for built-in handlers: thread-safe, with cancel checks and a throttle."""
 
 from __future__ import annotations
 

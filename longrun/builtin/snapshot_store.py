@@ -1,8 +1,4 @@
-"""A content-addressed snapshot store on disk: blobs by sha256 (deduplicated) and manifests.
-
-Layout under ``root``: ``blobs/ab/<sha256>``, ``manifests/<snapshot id>.json``, ``tmp/``. Every
-file appears by ``os.replace`` from ``tmp/``, so a reader never sees a partial blob or snapshot.
-"""
+"""A content-addressed snapshot store on disk: blobs by sha256 (deduplicated) and manifests."""
 
 from __future__ import annotations
 
@@ -124,7 +120,11 @@ def copy_stream(
 
 
 class SnapshotStore:
-    """One snapshot store rooted at a directory (created on first use)."""
+    """One snapshot store rooted at a directory (created on first use).
+
+    Layout: ``blobs/ab/<sha256>``, ``manifests/<snapshot id>.json``, ``tmp/``. Every file
+    appears by ``os.replace`` from ``tmp/``, so a reader never sees a partial blob or snapshot.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()

@@ -1,5 +1,4 @@
-"""One verb per built-in operation: ``snapshot take|apply|copy|list``, ``backup export|import``,
-``compartment delete``. Each prints the operation id; ``--watch`` shows the live bar instead."""
+"""One verb per built-in operation (snapshot, backup, compartment); each prints the operation id."""
 
 from __future__ import annotations
 

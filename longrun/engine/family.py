@@ -1,9 +1,4 @@
-"""Sub-operations: a handler spawns children, its progress aggregates theirs, a cancel reaches them.
-
-The worker gives each Context a Family (``ctx.spawn`` / ``ctx.join_children`` call it). A child
-is an ordinary operation with ``parent_id`` set; its idempotency key is the parent's id and the
-spawn's index, so that a retried parent finds the children it spawned before instead of twins.
-"""
+"""Sub-operations: a handler spawns children; its progress sums theirs; a cancel reaches them."""
 
 from __future__ import annotations
 
@@ -26,7 +21,12 @@ _SUCCESS = (Status.SUCCEEDED, Status.SUCCEEDED_WITH_WARNINGS)
 
 
 class Family:
-    """Spawns, watches and cancels the children of the operations a worker runs."""
+    """Spawns, watches and cancels the children of the operations a worker runs.
+
+    The worker gives each Context a Family (``ctx.spawn`` / ``ctx.join_children`` call it).
+    A child is an ordinary operation with ``parent_id`` set; its idempotency key is the
+    parent's id and the spawn's index, so a retried parent finds the children it spawned.
+    """
 
     def __init__(self, store: Store, app: App, clock: Clock) -> None:
         self.store = store

@@ -1,8 +1,4 @@
-"""Resource locks at claim: an operation takes the resources its type declares, or waits.
-
-Waiting is going back to ACCEPTED (not a new attempt) for a second, with one log line naming the
-holder; the store makes a lock die with its holder's lease, so no release is needed for safety.
-"""
+"""Resource locks at claim: an operation takes what its type declares, or waits in ACCEPTED."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""How a validated request becomes the NewOperation the store accepts: one place for the service
-and for handlers that spawn sub-operations."""
+"""A validated request → the NewOperation the store accepts (for the service and ctx.spawn)."""
 
 from __future__ import annotations
 

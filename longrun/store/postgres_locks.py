@@ -1,9 +1,4 @@
-"""Resource locks in PostgreSQL, mixed into PostgresStore: what running operations hold.
-
-A lock row is live only while its holder is IN_PROGRESS or CANCELING under the lease that took
-it, so every terminal state, requeue and reaped lease releases it without a write of its own.
-Takers serialize on one transaction-scoped advisory lock, so two never both see a key free.
-"""
+"""Resource locks in PostgreSQL (mixed into PostgresStore): live while the holder's lease is."""
 
 from __future__ import annotations
 
@@ -47,7 +42,12 @@ def _pair(row: Any) -> tuple[str, str]:
 
 
 class PostgresLocks:
-    """The resource-lock methods of the Store ABC over the PostgreSQL pool."""
+    """The resource-lock methods of the Store ABC over the PostgreSQL pool.
+
+    A lock row is live only while its holder is IN_PROGRESS or CANCELING under the lease
+    that took it. Takers serialize on one transaction-scoped advisory lock, so two never both
+    see a key free.
+    """
 
     _read: Callable[..., Awaitable[Any]]
     _write: Callable[..., Awaitable[Any]]

@@ -1,8 +1,4 @@
-"""Resource locks in SQLite, mixed into SQLiteStore: what running operations hold.
-
-A lock row is live only while its holder is IN_PROGRESS or CANCELING under the lease that took
-it, so every terminal state, requeue and reaped lease releases it without a write of its own.
-"""
+"""Resource locks in SQLite (mixed into SQLiteStore): live only while the holder's lease is."""
 
 from __future__ import annotations
 
@@ -37,7 +33,11 @@ RELEASE_LOCKS = "DELETE FROM resource_locks WHERE operation_id = ?"
 
 
 class SQLiteLocks:
-    """The resource-lock methods of the Store ABC over the SQLite connections."""
+    """The resource-lock methods of the Store ABC over the SQLite connections.
+
+    A lock row is live only while its holder is IN_PROGRESS or CANCELING under the lease
+    that took it, so every terminal state, requeue and reaped lease releases it.
+    """
 
     _conns: SQLiteConnections
 
