@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -97,13 +98,25 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
+_local = threading.local()
+
+
+def _buffer() -> bytearray:
+    """This thread's chunk buffer: allocating (and zeroing) 1 MiB per file costs more than
+    copying a small file."""
+    buffer: bytearray | None = getattr(_local, "buffer", None)
+    if buffer is None:
+        buffer = _local.buffer = bytearray(CHUNK)
+    return buffer
+
+
 def copy_stream(
     src: BinaryIO, dst: BinaryIO | None, tick: Tick | None = None, hasher: Any = None
 ) -> tuple[str, int]:
     """Copy ``src`` to ``dst`` (or only read it), hashing; returns (sha256 hex, bytes)."""
     hasher = hasher or hashlib.sha256()
     total = 0
-    buffer = bytearray(CHUNK)
+    buffer = _buffer()
     view = memoryview(buffer)
     while True:
         read = src.readinto(buffer)  # type: ignore[attr-defined]
