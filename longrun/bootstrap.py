@@ -64,8 +64,10 @@ def worker_clock() -> Clock:
 def build_worker(store: Store, app: App, clock: Clock | None, settings: Settings) -> Any:
     """A Worker on ``store`` for ``app``, configured from ``settings`` (not started); without a
     clock, the worker's clock is ``worker_clock()``."""
+    from longrun.engine.caps import EntryCaps
     from longrun.engine.worker import Worker  # loaded only by processes that run a worker
 
+    caps = EntryCaps(settings.max_logs_per_operation, settings.max_errors_per_operation)
     return Worker(
         store,
         app,
@@ -76,6 +78,7 @@ def build_worker(store: Store, app: App, clock: Clock | None, settings: Settings
         poll_interval=settings.poll_interval,
         reaper_interval=settings.reaper_interval,
         retention_seconds=settings.retention_seconds,
+        entry_caps=caps,
     )
 
 

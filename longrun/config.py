@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     )
     rate_limit_burst: int = Field(100, ge=1)
     max_streams_per_caller: int = Field(32, ge=1)
+    max_logs_per_operation: int = Field(
+        10_000, ge=1, description="log entries one operation keeps (the oldest), then a marker"
+    )
+    max_errors_per_operation: int = Field(
+        1_000, ge=1, description="errors one operation keeps (the oldest), then a marker"
+    )
     allow_insecure_bind: bool = Field(
         False, description="let serve bind a non-loopback host with auth off (behind a proxy)"
     )

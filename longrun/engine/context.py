@@ -7,6 +7,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
+from longrun.engine.caps import Cap, EntryCaps, Verdict
 from longrun.model import (
     ActionType,
     Clock,
@@ -24,7 +25,7 @@ from longrun.model import (
 )
 from longrun.store.base import Update
 
-__all__ = ["Context", "OperationCancelled"]
+__all__ = ["Context", "EntryCaps", "OperationCancelled"]
 
 _EWMA_ALPHA = 0.3  # weight of the newest rate sample in the ETA estimate
 _LEVELS = {"WARN": LogLevel.WARNING, **{level.value: level for level in LogLevel}}
@@ -44,9 +45,14 @@ class Context:
     Engine side: ``take_update``, ``put_back``, ``signal_cancel``, ``detach``.
     """
 
-    def __init__(self, operation: Operation, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, operation: Operation, *, clock: Clock | None = None, caps: EntryCaps | None = None
+    ) -> None:
         self.operation = operation
         self.clock: Clock = clock or SystemClock()
+        caps = caps or EntryCaps()  # counted from what earlier flushes and attempts stored
+        self._log_cap = Cap(caps.logs, len(operation.logs))
+        self._error_cap = Cap(caps.errors, len(operation.errors))
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._waiters: set[asyncio.Future[None]] = set()
@@ -159,13 +165,22 @@ class Context:
             return
         entry = LogEntry(timestamp=self.clock.now(), level=_level(level), message=str(message))
         with self._lock:
-            self._logs.append(entry)
+            verdict = self._log_cap.admit()
+            if verdict is Verdict.MARK:
+                entry = LogEntry(
+                    timestamp=entry.timestamp,
+                    level=LogLevel.WARNING,
+                    message=self._log_cap.marker("log entries"),
+                )
+            if verdict is not Verdict.DROP:
+                self._logs.append(entry)
 
     def warn(self, message: str) -> None:
         """Log a WARNING; a successful end then becomes SUCCEEDED_WITH_WARNINGS."""
         if self._detached:
             return
-        self.warnings.append(str(message))
+        if len(self.warnings) < self._log_cap.limit:  # in memory too, nothing grows unbounded
+            self.warnings.append(str(message))
         self.log(message, LogLevel.WARNING)
 
     def add_error(
@@ -178,16 +193,18 @@ class Context:
         """Record a structured error without failing; a successful end then carries warnings."""
         if self._detached:
             return
+        now = self.clock.now()
         info = OperationErrorInfo(
-            code=code,
-            message=message,
-            target=target,
-            details=details or [],
-            timestamp=self.clock.now(),
+            code=code, message=message, target=target, details=details or [], timestamp=now
         )
         with self._lock:
-            self._errors.append(info)
             self.error_count += 1
+            verdict = self._error_cap.admit()
+            if verdict is Verdict.MARK:
+                marker = self._error_cap.marker("errors")
+                info = OperationErrorInfo(code="ErrorsTruncated", message=marker, timestamp=now)
+            if verdict is not Verdict.DROP:
+                self._errors.append(info)
 
     def add_resource(
         self,

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any
 
-from longrun.engine.context import Context, OperationCancelled
+from longrun.engine.context import Context, EntryCaps, OperationCancelled
 from longrun.engine.family import Family
 from longrun.engine.housekeeping import Housekeeper
 from longrun.engine.locking import release_locks, take_locks
@@ -73,6 +73,7 @@ class Worker:
         reaper_interval: float = 1.0,
         retention_seconds: float | None = None,
         worker_id: str | None = None,
+        entry_caps: EntryCaps | None = None,  # logs and errors kept per operation
     ) -> None:
         if slots < 1:
             raise ConfigurationError("a worker needs at least one slot", target="slots")
@@ -90,6 +91,7 @@ class Worker:
         self.slots = slots
         self.lease_seconds = lease_seconds
         self.flush_interval = flush_interval
+        self.entry_caps = entry_caps or EntryCaps()
         self.poll_interval = poll_interval
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-8:]}"
         self.counters = Counters()
@@ -210,7 +212,7 @@ class Worker:
             timeout=claim.timeout if claim.timeout is not None else op_type.timeout,
             cancel_grace=op_type.cancel_grace,
         )
-        ctx = Context(op, clock=self.clock)
+        ctx = Context(op, clock=self.clock, caps=self.entry_caps)
         ctx.family = self.family
         run = Run(claim, op_type, ctx, rules)
         self.counters.claimed += 1
