@@ -239,12 +239,13 @@ class Service:
         if not isinstance(op_id, str) or not is_operation_id(op_id):
             raise NotFound(target="id")
         op = await self.store.get(op_id)
-        if op is not None:
-            if compartments is not None and op.compartment_id not in compartments:
-                raise NotFound(target="id")
+        if op is not None and (compartments is None or op.compartment_id in compartments):
             return op
+        # another compartment's operation does the store work of a missing one: no timing leak
         tomb = await self.store.get_tombstone(op_id)
-        if tomb is None or (compartments is not None and tomb.compartment_id not in compartments):
+        if op is not None or tomb is None:
+            raise NotFound(target="id")
+        if compartments is not None and tomb.compartment_id not in compartments:
             raise NotFound(target="id")
         raise Gone(
             f"operation {op_id} was {tomb.reason} at {_iso(tomb.purged_at)}",

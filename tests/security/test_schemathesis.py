@@ -77,9 +77,7 @@ def _fuzz(operation: Any, url: str, key: str) -> None:
     run()
 
 
-def test_every_route_answers_as_documented(
-    live: tuple[Cluster, str], record_property: Any
-) -> None:
+def test_every_route_answers_as_documented(live: tuple[Cluster, str], record_property: Any) -> None:
     cluster, key = live
     schema = schemathesis.openapi.from_url(f"{cluster.url}/openapi.json")
     operations = [op.ok() for op in schema.exclude(path_regex=STREAMS).get_all_operations()]
