@@ -52,6 +52,7 @@ class Counters:
     retried: int = 0
     abandoned: int = 0
     lease_lost: int = 0
+    heartbeats: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -359,6 +360,7 @@ class Worker:
             log.warning("heartbeat of %s failed: %s", run.op_id, exc, extra=_extra(run))
             return
         run.last_beat = time.monotonic()
+        self.counters.heartbeats += 1
         if status is Status.CANCELING:
             if not run.cancel_requested.is_set():  # once: its children are asked to cancel too
                 await self.family.cancel_children(run.op_id)

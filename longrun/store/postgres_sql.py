@@ -123,7 +123,7 @@ RETURNING o.status
 
 FINISH = f"""
 UPDATE operations o SET status = %(status)s::text, last_action_time = %(now)s::timestamptz,
-    version = o.version + 1, time_finished = {_FINISHED.format(kept='NULL')},
+    version = o.version + 1, time_finished = {_FINISHED.format(kept="NULL")},
     attempt = o.attempt + %(next_attempt)s::int,
     not_before = coalesce(%(not_before)s::timestamptz, o.not_before),
     {_PERCENT},
@@ -143,7 +143,7 @@ WHERE o.id = %(id)s::text AND o.lease_id = %(lease_id)s::text
 SET_STATUS = f"""
 UPDATE operations o SET status = %(status)s::text, last_action_time = %(now)s::timestamptz,
     version = o.version + 1,
-    time_finished = {_FINISHED.format(kept='o.time_finished')},
+    time_finished = {_FINISHED.format(kept="o.time_finished")},
     attempt = o.attempt + CASE WHEN %(requeue)s::bool THEN 1 ELSE 0 END,
     not_before = CASE WHEN %(requeue)s::bool THEN %(not_before)s::timestamptz
         ELSE o.not_before END,
