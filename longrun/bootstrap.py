@@ -78,6 +78,7 @@ def build_worker(store: Store, app: App, clock: Clock | None, settings: Settings
         poll_interval=settings.poll_interval,
         reaper_interval=settings.reaper_interval,
         retention_seconds=settings.retention_seconds,
+        tombstone_retention_seconds=settings.tombstone_retention_seconds,
         entry_caps=caps,
     )
 

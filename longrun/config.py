@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     retention_seconds: float | None = Field(
         7 * 86400.0, description="terminal operations older than this are purged; None keeps all"
     )
+    tombstone_retention_seconds: float | None = Field(
+        30 * 86400.0,
+        description="tombstones of purged operations expire after this (their ids then answer 404)"
+        "; None keeps them forever",
+    )
     max_body_bytes: int = Field(1 << 20, ge=1024)
     max_wait_seconds: float = Field(60.0, gt=0)
     webhook_secret: SecretStr | None = Field(

@@ -29,11 +29,13 @@ class Housekeeper:
         *,
         interval: float,
         retention_seconds: float | None,
+        tombstone_retention_seconds: float | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.interval = interval
         self.retention_seconds = retention_seconds
+        self.tombstone_retention_seconds = tombstone_retention_seconds
         self.reaped = 0
         self.purged = 0
         self._last_purge: float | None = None
@@ -76,6 +78,11 @@ class Housekeeper:
         self.purged += count
         if count:
             log.info("retention: purged %d operations", count, extra={"purged": count})
+        if self.tombstone_retention_seconds is not None:  # so the store stays bounded
+            horizon = now - timedelta(seconds=self.tombstone_retention_seconds)
+            expired = await self.store.expire_tombstones(horizon)
+            if expired:
+                log.info("retention: expired %d tombstones", expired, extra={"expired": expired})
         return count
 
     def _purge_due(self) -> bool:

@@ -73,6 +73,7 @@ class Worker:
         poll_interval: float = 1.0,
         reaper_interval: float = 1.0,
         retention_seconds: float | None = None,
+        tombstone_retention_seconds: float | None = None,
         worker_id: str | None = None,
         entry_caps: EntryCaps | None = None,  # logs and errors kept per operation
     ) -> None:
@@ -97,7 +98,11 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-8:]}"
         self.counters = Counters()
         self.housekeeper = Housekeeper(
-            store, self.clock, interval=reaper_interval, retention_seconds=retention_seconds
+            store,
+            self.clock,
+            interval=reaper_interval,
+            retention_seconds=retention_seconds,
+            tombstone_retention_seconds=tombstone_retention_seconds,
         )
         self.family = Family(store, app, self.clock)
         self._runs: dict[str, Run] = {}

@@ -304,6 +304,11 @@ class Store(ABC):
         """Drop the lock rows of an operation that ended (they are dead already; this tidies)."""
 
     @abstractmethod
+    async def expire_tombstones(self, before: datetime, limit: int = 1000) -> int:
+        """Delete up to ``limit`` tombstones made before ``before``; return how many. Their ids
+        then answer 404 like ids that never existed: the price of a store that stays bounded."""
+
+    @abstractmethod
     async def wait_for_change(self, timeout: float) -> bool:
         """Return True as soon as any operation may have changed (in this process or another),
         False after ``timeout`` seconds without a change."""

@@ -44,6 +44,7 @@ from longrun.store.postgres_access import PostgresAccess
 from longrun.store.postgres_batch import group_commit
 from longrun.store.postgres_conn import Conn, PostgresConnections, migrate
 from longrun.store.postgres_locks import PostgresLocks
+from longrun.store.postgres_retention import PostgresRetention
 from longrun.store.postgres_rows import (
     finish_params,
     insert_params,
@@ -61,7 +62,7 @@ __all__ = ["PostgresStore"]
 T = TypeVar("T")
 
 
-class PostgresStore(PostgresAccess, PostgresWebhooks, PostgresLocks, Store):
+class PostgresStore(PostgresAccess, PostgresWebhooks, PostgresLocks, PostgresRetention, Store):
     """Operations in one PostgreSQL database; safe for any number of processes on any hosts."""
 
     engine = "postgres"

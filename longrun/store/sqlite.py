@@ -43,6 +43,7 @@ from longrun.store.sqlite_access import SQLiteAccess
 from longrun.store.sqlite_changes import ChangeSignal
 from longrun.store.sqlite_conn import SQLiteConnections, migrate
 from longrun.store.sqlite_locks import SQLiteLocks
+from longrun.store.sqlite_retention import SQLiteRetention
 from longrun.store.sqlite_sql import list_sql, update_params
 from longrun.store.sqlite_webhooks import SQLiteWebhooks
 from longrun.store.transitions import lost_worker_decision, manual_transition
@@ -56,7 +57,7 @@ def _raw(conn: sqlite3.Connection, row: sqlite3.Row) -> RawOperation:
     return dict(row), [r[0] for r in conn.execute(q.CHILDREN, (row["id"],))]
 
 
-class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, Store):
+class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, Store):
     """Operations in one SQLite file; safe for several processes on one host."""
 
     engine = "sqlite"

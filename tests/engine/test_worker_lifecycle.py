@@ -217,6 +217,26 @@ async def _tombstone(store: Store, op_id: str) -> bool:
     return await store.get_tombstone(op_id) is not None
 
 
+async def test_housekeeping_expires_old_tombstones(
+    app: App, submit: Submit, make_worker: MakeWorker, store: Store
+) -> None:
+    app.operation("job")(lambda ctx, data: None)
+    op = await submit("job")
+    await store.request_cancel(op.id, SystemClock().now())
+    await store.delete(op.id, SystemClock().now())
+    assert await _tombstone(store, op.id)
+    much_later = ManualClock(SystemClock().now() + timedelta(days=31))
+    worker = make_worker(
+        clock=much_later, retention_seconds=3600, tombstone_retention_seconds=30 * 86400
+    )
+    await worker.start()
+    await eventually(lambda: _gone(store, op.id))
+
+
+async def _gone(store: Store, op_id: str) -> bool:
+    return await store.get_tombstone(op_id) is None
+
+
 async def test_stop_requeues_what_is_still_running(
     app: App, submit: Submit, make_worker: MakeWorker, store: Store, release: threading.Event
 ) -> None:

@@ -39,8 +39,11 @@ async def test_cancel_hold_release_before_start(store: Store, clock: ManualClock
 async def test_reaper_applies_the_lost_worker_policy(
     store: Store, clock: ManualClock, policy: LostWorkerPolicy, attempt_limit: int, expected: Status
 ) -> None:
-    op = (await store.submit(make_op(clock, max_attempts=attempt_limit, lost_worker_policy=policy,
-                                     retry_backoff=2.0))).operation
+    op = (
+        await store.submit(
+            make_op(clock, max_attempts=attempt_limit, lost_worker_policy=policy, retry_backoff=2.0)
+        )
+    ).operation
     await store.claim("w1", ["test.op"], clock.now(), 10, 1)
     clock.advance(9)
     assert (await store.reap(clock.now())).total == 0
@@ -56,7 +59,9 @@ async def test_reaper_applies_the_lost_worker_policy(
         assert got.attempt == 2 and got.not_before == later(clock, 2.0)
 
 
-async def test_reaper_cancels_a_canceling_operation_whose_worker_is_gone(store: Store, clock: ManualClock) -> None:
+async def test_reaper_cancels_a_canceling_operation_whose_worker_is_gone(
+    store: Store, clock: ManualClock
+) -> None:
     op = (await store.submit(make_op(clock, max_attempts=5))).operation
     await store.claim("w", ["test.op"], clock.now(), 10, 1)
     await store.request_cancel(op.id, clock.now())
@@ -74,12 +79,18 @@ async def test_deadline_passed_before_start_is_missed(store: Store, clock: Manua
     clock.advance(6)
     report = await store.reap(clock.now())
     assert sorted(report.missed) == sorted([late.id, held.id])
-    for op_id, status in ((late.id, Status.MISSED), (held.id, Status.MISSED), (on_time.id, Status.ACCEPTED)):
+    for op_id, status in (
+        (late.id, Status.MISSED),
+        (held.id, Status.MISSED),
+        (on_time.id, Status.ACCEPTED),
+    ):
         got = await store.get(op_id)
         assert got is not None and got.status is status
 
 
-async def test_delete_leaves_a_tombstone_and_only_takes_terminal(store: Store, clock: ManualClock) -> None:
+async def test_delete_leaves_a_tombstone_and_only_takes_terminal(
+    store: Store, clock: ManualClock
+) -> None:
     op = (await store.submit(make_op(clock))).operation
     with pytest.raises(IllegalTransition):
         await store.delete(op.id, clock.now())
@@ -114,3 +125,17 @@ async def test_schema_is_versioned_and_reopening_changes_nothing(store: Store) -
     await store.close()
     await store.open()
     assert await store.schema_version() == len(load_migrations(engine))
+
+
+async def test_tombstones_expire_after_their_own_horizon(store: Store, clock: ManualClock) -> None:
+    old = (await store.submit(make_op(clock))).operation
+    await store.request_cancel(old.id, clock.now())
+    await store.delete(old.id, clock.now())
+    clock.advance(100)
+    recent = (await store.submit(make_op(clock))).operation
+    await store.request_cancel(recent.id, clock.now())
+    await store.delete(recent.id, clock.now())
+    assert await store.expire_tombstones(later(clock, -50)) == 1
+    assert await store.get_tombstone(old.id) is None  # now answers 404 like an unknown id
+    assert await store.get_tombstone(recent.id) is not None
+    assert await store.expire_tombstones(later(clock, -50)) == 0
