@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import json
+import contextlib
 import secrets
 import sqlite3
 from collections.abc import Sequence
@@ -44,7 +44,7 @@ from longrun.store.sqlite_changes import ChangeSignal
 from longrun.store.sqlite_conn import SQLiteConnections, migrate
 from longrun.store.sqlite_locks import SQLiteLocks
 from longrun.store.sqlite_retention import SQLiteRetention
-from longrun.store.sqlite_sql import list_sql, update_params
+from longrun.store.sqlite_sql import finish_params, list_sql, update_params
 from longrun.store.sqlite_webhooks import SQLiteWebhooks
 from longrun.store.transitions import lost_worker_decision, manual_transition
 
@@ -226,33 +226,19 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
 
     async def finish(self, op_id: str, lease_id: str, now: datetime, outcome: Outcome) -> Operation:
         def job(conn: sqlite3.Connection) -> RawOperation:
+            with contextlib.suppress(IllegalTransition):  # one statement when nobody canceled
+                fast = finish_params(Status.IN_PROGRESS, op_id, lease_id, now, outcome)
+                row = conn.execute(q.FINISH_IN_PROGRESS, fast).fetchone()
+                if row is not None:
+                    return _raw(conn, row)
             fenced = conn.execute(q.GET_FENCED, {"id": op_id, "lease_id": lease_id}).fetchone()
             if fenced is None:
                 raise LeaseLost(f"lease {lease_id} on {op_id} is no longer current", target=op_id)
-            current = Status(fenced["status"])
-            target = outcome.status
-            retry = outcome.retry_at is not None and current is Status.IN_PROGRESS
-            if outcome.retry_at is not None:
-                target = Status.ACCEPTED if retry else Status.CANCELED
-            check_transition(current, target)
-            params = {
-                **update_params(outcome),
-                "id": op_id,
-                "lease_id": lease_id,
-                "now": micros(now),
-                "status": target.value,
-                "time_finished": micros(now) if target.is_terminal else None,
-                "next_attempt": 1 if retry and outcome.counts_attempt else 0,
-                "requeue": 1 if retry else 0,
-                "not_before": micros(outcome.retry_at) if retry else None,
-                "result": None if outcome.result is None else json.dumps(outcome.result),
-                "eta": None,
-            }
-            if target in (Status.SUCCEEDED, Status.SUCCEEDED_WITH_WARNINGS):
-                params["percent"] = 100.0
+            params = finish_params(Status(fenced["status"]), op_id, lease_id, now, outcome)
             return _raw(conn, conn.execute(q.FINISH, params).fetchone())
 
-        return row_to_operation(*await self._conns.write(job))
+        # its only write is its last statement: no savepoint needed
+        return row_to_operation(*await self._conns.write(job, savepoint=False))
 
     # housekeeping ----------------------------------------------------------------------------
     async def reap(self, now: datetime) -> ReapReport:

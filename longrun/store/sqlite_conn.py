@@ -115,11 +115,15 @@ class SQLiteConnections:
             self._wconn = None
 
     # writes ----------------------------------------------------------------------------------
-    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``job`` inside the next group-committed transaction; its exception is re-raised."""
+    async def write(self, job: Callable[[sqlite3.Connection], T], *, savepoint: bool = True) -> T:
+        """Run ``job`` inside the next group-committed transaction; its exception is re-raised.
+
+        ``savepoint=False`` is for a job whose only write is its last statement (or that raises
+        before writing anything): it has nothing to roll back alone, so it saves two statements.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((job, future, loop))
+        self._jobs.put((job, future, loop, savepoint))
         return await future
 
     def _write_loop(self) -> None:
@@ -148,8 +152,8 @@ class SQLiteConnections:
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for job, _future, _loop in batch:
-                outcomes.append(self._run_one(conn, job))
+            for job, _future, _loop, savepoint in batch:
+                outcomes.append(self._run_one(conn, job, savepoint))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             log.warning("SQLite write batch failed: %s", exc)
@@ -158,14 +162,23 @@ class SQLiteConnections:
             outcomes = [(False, translate(exc))] * len(batch)
         wrote = any(ok for ok, _ in outcomes)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-        for (_job, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
+        for (_job, future, loop, _sp), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, ok, value))
         for loop, items in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the caller's loop closed: nobody waits
                 loop.call_soon_threadsafe(self._resolve, items, wrote)
 
     @staticmethod
-    def _run_one(conn: sqlite3.Connection, job: Job) -> tuple[bool, Any]:
+    def _run_one(conn: sqlite3.Connection, job: Job, savepoint: bool) -> tuple[bool, Any]:
+        if not savepoint:
+            try:
+                return True, job(conn)
+            except sqlite3.OperationalError:
+                raise  # locked or I/O: the whole batch fails and is reported
+            except sqlite3.Error as exc:
+                return False, translate(exc)
+            except BaseException as exc:  # raised before its one write: nothing to undo
+                return False, exc
         conn.execute("SAVEPOINT job")
         try:
             value = job(conn)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
-from longrun.model import Status
+from longrun.model import Status, check_transition
 from longrun.model.clock import from_micros
-from longrun.store.base import ListQuery, StoreStats, Update
+from longrun.store.base import ListQuery, Outcome, StoreStats, Update
 from longrun.store.rows import INSERT_COLUMNS, append_sql, dump_items, micros
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "DELETE",
     "EXPIRED_LEASES",
     "FINISH",
+    "FINISH_IN_PROGRESS",
     "GET",
     "GET_FENCED",
     "GET_TOMBSTONE",
@@ -29,6 +32,7 @@ __all__ = [
     "PURGE_CANDIDATES",
     "RENEW",
     "SET_STATUS",
+    "finish_params",
     "list_sql",
     "read_stats",
     "update_params",
@@ -116,6 +120,12 @@ UPDATE operations SET status = :status, last_action_time = :now, version = versi
 WHERE id = :id AND lease_id = :lease_id
 RETURNING *
 """
+
+# the common case, one statement: finishing an attempt that nobody asked to cancel
+FINISH_IN_PROGRESS = FINISH.replace(
+    "WHERE id = :id AND lease_id = :lease_id",
+    "WHERE id = :id AND lease_id = :lease_id AND status = 'IN_PROGRESS'",
+)
 
 # A transition made by the service or the reaper (no lease to fence; the status is checked).
 SET_STATUS = f"""
@@ -224,3 +234,35 @@ def read_stats(conn: sqlite3.Connection, now: int) -> StoreStats:
     counts = {(Status(r[0]), r[1]): int(r[2]) for r in conn.execute(STATS_COUNTS)}
     ready, oldest = conn.execute(STATS_READY, {"now": now}).fetchone()
     return StoreStats(counts, int(ready), None if oldest is None else from_micros(oldest))
+
+
+def finish_params(
+    current: Status,
+    op_id: str,
+    lease_id: str,
+    now: datetime,
+    outcome: Outcome,
+) -> dict[str, Any]:
+    """The parameters of FINISH from ``current``; IllegalTransition when the outcome cannot end
+    an attempt that stands at ``current``."""
+    retry = outcome.retry_at is not None and current is Status.IN_PROGRESS
+    target = outcome.status
+    if outcome.retry_at is not None:
+        target = Status.ACCEPTED if retry else Status.CANCELED
+    check_transition(current, target)
+    params = {
+        **update_params(outcome),
+        "id": op_id,
+        "lease_id": lease_id,
+        "now": micros(now),
+        "status": target.value,
+        "time_finished": micros(now) if target.is_terminal else None,
+        "next_attempt": 1 if retry and outcome.counts_attempt else 0,
+        "requeue": 1 if retry else 0,
+        "not_before": micros(outcome.retry_at) if retry else None,
+        "result": None if outcome.result is None else json.dumps(outcome.result),
+        "eta": None,
+    }
+    if target in (Status.SUCCEEDED, Status.SUCCEEDED_WITH_WARNINGS):
+        params["percent"] = 100.0
+    return params
