@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from longrun.client import _poll as poll
+from longrun.client import _replies as replies
 from longrun.client import _wire as wire
 from longrun.client._poll import WaitPlan
 from longrun.client._stream import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RECONNECTS, StreamPlan
@@ -106,27 +107,27 @@ class AsyncClient:
             max_attempts=max_attempts,
             parent_id=parent_id,
         )
-        return wire.parse_operation(await self._send(request))
+        return replies.parse_operation(await self._send(request))
 
     async def get(self, operation_id: str) -> Operation:
         """The operation as it stands now."""
-        return wire.parse_operation(await self._send(wire.build_get(operation_id)))
+        return replies.parse_operation(await self._send(wire.build_get(operation_id)))
 
     async def cancel(self, operation_id: str) -> Operation:
         """Ask to cancel; a queued operation is CANCELED at once, a running one goes CANCELING."""
-        return wire.parse_operation(await self._send(wire.build_cancel(operation_id)))
+        return replies.parse_operation(await self._send(wire.build_cancel(operation_id)))
 
     async def hold(self, operation_id: str, reason: str | None = None) -> Operation:
         """Keep an ACCEPTED operation from starting until it is released."""
-        return wire.parse_operation(await self._send(wire.build_hold(operation_id, reason)))
+        return replies.parse_operation(await self._send(wire.build_hold(operation_id, reason)))
 
     async def release(self, operation_id: str) -> Operation:
         """Let an ON_HOLD operation start."""
-        return wire.parse_operation(await self._send(wire.build_release(operation_id)))
+        return replies.parse_operation(await self._send(wire.build_release(operation_id)))
 
     async def delete(self, operation_id: str) -> None:
         """Delete a terminal operation; its id then answers Gone."""
-        wire.raise_for_error(await self._send(wire.build_delete(operation_id)))
+        replies.raise_for_error(await self._send(wire.build_delete(operation_id)))
 
     async def list_page(
         self,
@@ -153,7 +154,7 @@ class AsyncClient:
             limit=limit,
             page=page,
         )
-        return wire.parse_page(await self._send(request), Operation.from_dict)
+        return replies.parse_page(await self._send(request), Operation.from_dict)
 
     async def list(
         self, *, page_size: int | None = None, **filters: Any
@@ -174,7 +175,7 @@ class AsyncClient:
         token: str | None = None
         while True:
             request = wire.build_subresource(operation_id, kind, limit=page_size, page=token)
-            page = wire.parse_page(await self._send(request), wire.ITEM_MODELS[kind])
+            page = replies.parse_page(await self._send(request), replies.ITEM_MODELS[kind])
             for item in page.items:
                 yield item
             token = poll.follow(token, page)
@@ -199,7 +200,7 @@ class AsyncClient:
 
     async def operation_types(self) -> builtins.list[OperationTypeInfo]:
         """The operation types the server accepts."""
-        return wire.parse_operation_types(await self._send(wire.build_operation_types()))
+        return replies.parse_operation_types(await self._send(wire.build_operation_types()))
 
     # -------------------------------------------------------------------------------- polls
 

@@ -8,14 +8,8 @@ from typing import Any
 
 import httpx
 
-from longrun.client._wire import (
-    Page,
-    Request,
-    build_get,
-    build_wait,
-    parse_operation,
-    retry_after,
-)
+from longrun.client._replies import parse_operation, retry_after
+from longrun.client._wire import Page, Request, build_get, build_wait
 from longrun.model import InternalError, InvalidInput, Operation, WaitTimeout
 
 __all__ = ["DEFAULT_POLL_INTERVAL", "WaitPlan", "follow", "state_changed"]

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import httpx
 from pydantic import ValidationError
 
-from longrun.client._wire import Request, error_from_response, op_path
+from longrun.client._replies import error_from_response
+from longrun.client._wire import Request, op_path
 from longrun.model import InvalidInput, Operation, WaitTimeout
 
 __all__ = [

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from longrun.client import _poll as poll
+from longrun.client import _replies as replies
 from longrun.client import _wire as wire
 from longrun.client._poll import WaitPlan
 from longrun.client._stream import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RECONNECTS, StreamPlan
@@ -107,27 +108,27 @@ class Client:
             max_attempts=max_attempts,
             parent_id=parent_id,
         )
-        return wire.parse_operation(self._send(request))
+        return replies.parse_operation(self._send(request))
 
     def get(self, operation_id: str) -> Operation:
         """The operation as it stands now."""
-        return wire.parse_operation(self._send(wire.build_get(operation_id)))
+        return replies.parse_operation(self._send(wire.build_get(operation_id)))
 
     def cancel(self, operation_id: str) -> Operation:
         """Ask to cancel; a queued operation is CANCELED at once, a running one goes CANCELING."""
-        return wire.parse_operation(self._send(wire.build_cancel(operation_id)))
+        return replies.parse_operation(self._send(wire.build_cancel(operation_id)))
 
     def hold(self, operation_id: str, reason: str | None = None) -> Operation:
         """Keep an ACCEPTED operation from starting until it is released."""
-        return wire.parse_operation(self._send(wire.build_hold(operation_id, reason)))
+        return replies.parse_operation(self._send(wire.build_hold(operation_id, reason)))
 
     def release(self, operation_id: str) -> Operation:
         """Let an ON_HOLD operation start."""
-        return wire.parse_operation(self._send(wire.build_release(operation_id)))
+        return replies.parse_operation(self._send(wire.build_release(operation_id)))
 
     def delete(self, operation_id: str) -> None:
         """Delete a terminal operation; its id then answers Gone."""
-        wire.raise_for_error(self._send(wire.build_delete(operation_id)))
+        replies.raise_for_error(self._send(wire.build_delete(operation_id)))
 
     def list_page(
         self,
@@ -154,7 +155,7 @@ class Client:
             limit=limit,
             page=page,
         )
-        return wire.parse_page(self._send(request), Operation.from_dict)
+        return replies.parse_page(self._send(request), Operation.from_dict)
 
     def list(self, *, page_size: int | None = None, **filters: Any) -> Iterator[Operation]:
         """Every operation that matches the filters of ``list_page``, across all pages."""
@@ -170,7 +171,7 @@ class Client:
         token: str | None = None
         while True:
             request = wire.build_subresource(operation_id, kind, limit=page_size, page=token)
-            page = wire.parse_page(self._send(request), wire.ITEM_MODELS[kind])
+            page = replies.parse_page(self._send(request), replies.ITEM_MODELS[kind])
             yield from page.items
             token = poll.follow(token, page)
             if token is None:
@@ -192,7 +193,7 @@ class Client:
 
     def operation_types(self) -> builtins.list[OperationTypeInfo]:
         """The operation types the server accepts."""
-        return wire.parse_operation_types(self._send(wire.build_operation_types()))
+        return replies.parse_operation_types(self._send(wire.build_operation_types()))
 
     # -------------------------------------------------------------------------------- polls
 

@@ -9,11 +9,11 @@ import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any
 
 from longrun.engine.context import Context, EntryCaps, OperationCancelled
+from longrun.engine.counters import Counters
 from longrun.engine.family import Family
 from longrun.engine.housekeeping import Housekeeper
 from longrun.engine.locking import release_locks, take_locks
@@ -39,23 +39,6 @@ log = logging.getLogger(__name__)
 _FINISH_TRIES = 3
 _STATUS_EVERY = 1.0  # seconds: the longest a running operation goes without a heartbeat
 _STOP_BOUND = 10.0  # seconds stop() waits for a loop or a last finish before cancelling it
-
-
-@dataclass
-class Counters:
-    """What this worker did since it started, for metrics."""
-
-    claimed: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    canceled: int = 0
-    retried: int = 0
-    abandoned: int = 0
-    lease_lost: int = 0
-    heartbeats: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
 
 
 class Worker:

@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from longrun.client import _poll as poll
+from longrun.client import _replies as replies
 from longrun.client import _wire as wire
 from longrun.model import (
     Gone,
@@ -182,7 +183,7 @@ def _error_classes() -> list[type[LongrunError]]:
 @pytest.mark.parametrize("cls", _error_classes(), ids=lambda c: c.__name__)
 def test_every_error_class_comes_back_as_itself(cls: type[LongrunError]) -> None:
     sent = cls("it broke", target="input.path", details=[{"code": "X", "message": "y"}])
-    got = wire.error_from_response(reply(cls.http_status, sent.to_body()))
+    got = replies.error_from_response(reply(cls.http_status, sent.to_body()))
     assert type(got) is cls
     assert (got.code, got.message, got.target, got.details) == (
         sent.code,
@@ -194,66 +195,68 @@ def test_every_error_class_comes_back_as_itself(cls: type[LongrunError]) -> None
 
 def test_unknown_codes_keep_their_code_as_an_operation_error() -> None:
     body = OperationError("FileNotFound", "no such file", target="input.path").to_body()
-    got = wire.error_from_response(reply(500, body))
+    got = replies.error_from_response(reply(500, body))
     assert isinstance(got, OperationError)
     assert (got.code, got.message, got.target) == ("FileNotFound", "no such file", "input.path")
-    other = wire.error_from_response(reply(418, {"error": {"code": "Teapot", "message": "short"}}))
+    other = replies.error_from_response(
+        reply(418, {"error": {"code": "Teapot", "message": "short"}})
+    )
     assert isinstance(other, OperationError) and other.code == "Teapot"
 
 
 def test_replies_not_in_our_shape_map_by_http_status() -> None:
-    assert type(wire.error_from_response(reply(404, "<html>nope</html>"))) is NotFound
-    assert type(wire.error_from_response(reply(503, {"detail": "down"}))) is StoreUnavailable
-    bad_gateway = wire.error_from_response(reply(502, "upstream died"))
+    assert type(replies.error_from_response(reply(404, "<html>nope</html>"))) is NotFound
+    assert type(replies.error_from_response(reply(503, {"detail": "down"}))) is StoreUnavailable
+    bad_gateway = replies.error_from_response(reply(502, "upstream died"))
     assert type(bad_gateway) is InternalError
     assert "502" in bad_gateway.message and "upstream died" in bad_gateway.message
 
 
 def test_raise_for_error_passes_success_and_raises_the_class() -> None:
-    wire.raise_for_error(reply(204))
+    replies.raise_for_error(reply(204))
     with pytest.raises(Gone):
-        wire.raise_for_error(reply(410, Gone().to_body()))
+        replies.raise_for_error(reply(410, Gone().to_body()))
 
 
 def test_retry_after_reads_seconds_and_dates() -> None:
-    assert wire.retry_after(reply(200, {}, {"Retry-After": "7"})) == 7
-    assert wire.retry_after(reply(200, {})) is None
-    assert wire.retry_after(reply(200, {}, {"Retry-After": "soon"})) is None
+    assert replies.retry_after(reply(200, {}, {"Retry-After": "7"})) == 7
+    assert replies.retry_after(reply(200, {})) is None
+    assert replies.retry_after(reply(200, {}, {"Retry-After": "soon"})) is None
     later = datetime.now(UTC) + timedelta(seconds=120)
-    from_date = wire.retry_after(
+    from_date = replies.retry_after(
         reply(200, {}, {"Retry-After": format_datetime(later, usegmt=True)})
     )
     assert from_date is not None and 100 < from_date <= 120
     past = format_datetime(datetime(2000, 1, 1, tzinfo=UTC), usegmt=True)
-    assert wire.retry_after(reply(200, {}, {"Retry-After": past})) == 0
+    assert replies.retry_after(reply(200, {}, {"Retry-After": past})) == 0
 
 
 def test_operations_parse_from_the_wire_and_errors_raise() -> None:
     op = make_op(percent_complete=12.5)
-    assert wire.parse_operation(reply(200, op.to_dict())) == op
+    assert replies.parse_operation(reply(200, op.to_dict())) == op
     with pytest.raises(IllegalTransition):
-        wire.parse_operation(reply(409, IllegalTransition("no").to_body()))
+        replies.parse_operation(reply(409, IllegalTransition("no").to_body()))
     with pytest.raises(InternalError):
-        wire.parse_operation(reply(200, [1, 2]))
+        replies.parse_operation(reply(200, [1, 2]))
     with pytest.raises(InternalError):
-        wire.parse_operation(reply(200, {"id": "x"}))
+        replies.parse_operation(reply(200, {"id": "x"}))
 
 
 def test_pages_parse_items_and_the_next_token() -> None:
     ops = [make_op(), make_op()]
-    page = wire.parse_page(
+    page = replies.parse_page(
         reply(200, {"items": [o.to_dict() for o in ops], "nextPage": "t2"}), Operation.from_dict
     )
     assert page.items == ops and page.next_page == "t2"
-    last = wire.parse_page(reply(200, {"items": [], "nextPage": ""}), Operation.from_dict)
+    last = replies.parse_page(reply(200, {"items": [], "nextPage": ""}), Operation.from_dict)
     assert last.items == [] and last.next_page is None
-    logs = wire.parse_page(
+    logs = replies.parse_page(
         reply(200, {"items": [{"timestamp": "2030-01-01T00:00:00Z", "message": "hi"}]}),
-        wire.ITEM_MODELS["logs"],
+        replies.ITEM_MODELS["logs"],
     )
     assert isinstance(logs.items[0], LogEntry) and logs.items[0].message == "hi"
     with pytest.raises(InternalError):
-        wire.parse_page(reply(200, {"nextPage": None}), Operation.from_dict)
+        replies.parse_page(reply(200, {"nextPage": None}), Operation.from_dict)
 
 
 def test_operation_types_parse() -> None:
@@ -269,7 +272,7 @@ def test_operation_types_parse() -> None:
             {"name": "x.y", "timeout": 30},
         ]
     }
-    types = wire.parse_operation_types(reply(200, body))
+    types = replies.parse_operation_types(reply(200, body))
     assert [t.name for t in types] == ["demo.hash", "x.y"]
     assert types[0].max_attempts == 2 and types[0].input_schema == {"type": "object"}
     assert types[1].timeout == 30.0 and types[1].max_attempts == 1
