@@ -36,6 +36,8 @@ class EventReader:
 
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
+        # hold this object while the stream is read: once collected, its line iterator is
+        # closed, which closes the response and so the connection (the server sees a disconnect)
         self._lines = response.aiter_lines()
         self.comments: list[str] = []
         self.ended = False

@@ -18,8 +18,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from longrun.api import create_app
 from longrun.auth import Role, new_key
 from longrun.model import utcnow
-from tests.integration.conftest import make_test_app, settings_for
-from tests.integration.sse import serve_app
+from tests.integration.conftest import make_test_app, settings_for, wait_until
+from tests.integration.sse import EventReader, serve_app
 
 ISSUER = "https://issuer.test"
 AUDIENCE = "longrun"
@@ -53,6 +53,32 @@ async def test_a_caller_past_its_rate_gets_429_with_retry_after(tmp_path: Path) 
         assert limited.json()["error"]["code"] == "RateLimited"
         assert 1 <= int(limited.headers["Retry-After"]) <= 10
         assert elsewhere.status_code == 200  # buckets are per caller
+
+
+async def test_a_caller_past_its_open_streams_gets_429(tmp_path: Path) -> None:
+    async with _server(
+        tmp_path, auth="keys", rate_limit_per_second=0, max_streams_per_caller=1
+    ) as (url, app):
+        mine, other = await _key(app), await _key(app)
+        async with (
+            httpx.AsyncClient(base_url=url, timeout=10) as http,
+            http.stream("GET", "/v1/events", headers=mine) as first,
+        ):
+            assert first.status_code == 200
+            # keep the reader: a collected line iterator closes the response, hence the stream
+            reader = EventReader(first)
+            assert (await reader.next()).event == "ready"  # type: ignore[union-attr]
+            second = await http.get("/v1/events", headers=mine)
+            assert second.status_code == 429
+            assert second.json()["error"]["code"] == "RateLimited"
+            async with http.stream("GET", "/v1/events", headers=other) as theirs:
+                assert theirs.status_code == 200  # the limit is per caller
+            hub = app.state.events
+
+            async def only_the_first_is_open() -> bool:
+                return bool(hub.subscribers == 1)
+
+            await wait_until(only_the_first_is_open, timeout=5)
 
 
 # JWKS ----------------------------------------------------------------------------------------
