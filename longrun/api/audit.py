@@ -7,11 +7,11 @@ import logging
 import re
 from datetime import datetime
 
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from longrun.auth import Permission
-from longrun.model import LongrunError, Unauthorized, new_id
+from longrun.model import LongrunError, new_id
 from longrun.store.base import AuditRecord, Store
 
 __all__ = ["AuditTrail", "Exchange", "action_of"]
@@ -82,14 +82,15 @@ class Exchange:
             if not message.get("more_body", False):
                 self.complete = True
 
-    async def answer(self, response: JSONResponse, receive: Receive, send: Send) -> None:
+    async def answer(self, response: Response, receive: Receive, send: Send) -> None:
         await response(self.scope, receive, self.wrap(send))
 
-    async def end_revoked(self, receive: Receive, send: Send) -> None:
-        """Finish an answer cut short because the caller's credentials stopped being valid."""
+    async def end_revoked(self, refusal: Response, receive: Receive, send: Send) -> None:
+        """Finish an answer cut short because the caller's credentials stopped being valid:
+        ``refusal`` if nothing was sent yet, else the end of the body (a last event on a
+        stream)."""
         if not self.started:
-            error = Unauthorized("the credentials are no longer valid")
-            await self.answer(JSONResponse(error.to_body(), status_code=401), receive, send)
+            await self.answer(refusal, receive, send)
         elif not self.complete:
             body = _REVOKED if self.event_stream else b""
             await self.wrap(send)({"type": "http.response.body", "body": body, "more_body": False})

@@ -16,15 +16,23 @@ import re
 from dataclasses import dataclass
 
 from fastapi import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from longrun.api.audit import AuditTrail, Exchange
 from longrun.api.ratelimit import RateLimiter
+from longrun.api.routing import matching_route
 from longrun.auth import Authenticator, Permission, Principal
 from longrun.model import Clock, Forbidden, LongrunError, RateLimited, Unauthorized
 
-__all__ = ["AuthMiddleware", "Gate", "authorize", "is_public_path", "route_permission"]
+__all__ = [
+    "AuthMiddleware",
+    "Gate",
+    "authorize",
+    "error_answer",
+    "is_public_path",
+    "route_permission",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -87,15 +95,27 @@ class _Refused(Exception):
         self.caller = caller
         self.retry_after = retry_after
 
-    def response(self) -> JSONResponse:
+    def response(self, scope: Scope) -> Response:
         headers = {}
         if isinstance(self.error, Unauthorized):
             headers["WWW-Authenticate"] = 'Bearer realm="longrun"'
         if self.retry_after is not None:
             headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
-        return JSONResponse(
-            self.error.to_body(), status_code=self.error.http_status, headers=headers
-        )
+        return error_answer(scope, self.error, headers)
+
+
+def error_answer(
+    scope: Scope, error: LongrunError, headers: dict[str, str] | None = None
+) -> Response:
+    """``error`` in the shape of the route asked for: a dialect's own (so a cloud's client
+    reads its 401 or 429 as it reads any other error there), else the native shape."""
+    render = getattr(matching_route(scope), "render_error", None)
+    if render is None:
+        response: Response = JSONResponse(error.to_body(), status_code=error.http_status)
+    else:
+        response = render(Request(scope), error)
+    response.headers.update(headers or {})
+    return response
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -127,7 +147,7 @@ class AuthMiddleware:
             principal = await self._admit(scope)
         except _Refused as refused:
             exchange.caller = refused.caller
-            await exchange.answer(refused.response(), receive, send)
+            await exchange.answer(refused.response(scope), receive, send)
             return
         exchange.caller = str(principal) if principal else exchange.caller
         state = scope.setdefault("state", {})
@@ -172,7 +192,8 @@ class AuthMiddleware:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
                 logger.info("request of %s ended: credentials no longer valid", principal.caller)
-                await exchange.end_revoked(receive, send)
+                revoked = Unauthorized("the credentials are no longer valid")
+                await exchange.end_revoked(error_answer(exchange.scope, revoked), receive, send)
                 return
             await task
         finally:

@@ -169,6 +169,32 @@ async def _call(http: httpx.AsyncClient, case: Case, path: str, body: Any) -> ht
 
 CREDENTIALS = (*ROLES, "metrics", *REFUSED)
 
+_GOOGLE_STATUS = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND"}
+
+
+def error_shape_problem(path: str, response: httpx.Response) -> str | None:
+    """What is wrong with an error's body for the dialect of ``path`` (None: it is right): a
+    cloud's client reads a 401 or 403 the way it reads any other error of that API."""
+    if case_stream_or_public(path):
+        return None
+    body = response.json()
+    status = response.status_code
+    if path.startswith("/20160918/"):  # OCI
+        ok = set(body) == {"code", "message"} and "opc-request-id" in response.headers
+    elif path.startswith("/cohesity/"):
+        ok = set(body) == {"errorCode", "message"}
+    elif path.startswith(GOOGLE.split("{")[0]):
+        ok = body["error"]["code"] == status and body["error"]["status"] == _GOOGLE_STATUS[status]
+    elif path.startswith(("/azure/", "/subscriptions/")):
+        ok = response.headers.get("x-ms-error-code") == body["error"]["code"]
+    else:
+        ok = isinstance(body["error"]["code"], str) and "x-ms-error-code" not in response.headers
+    return None if ok else f"{status} in the wrong shape on {path}: {body}"
+
+
+def case_stream_or_public(path: str) -> bool:
+    return path in ("/metrics", "/") or path.endswith("/events") or "/events?" in path
+
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.path}")
 async def test_every_route_answers_every_credential_exactly(secured: Secured, case: Case) -> None:
@@ -186,6 +212,8 @@ async def test_every_route_answers_every_credential_exactly(secured: Secured, ca
                 want = expected(case, credential, compartment)
                 if response.status_code != want:
                     failures.append(f"{credential}/{compartment}: {response.status_code} != {want}")
+                elif want >= 400 and (problem := error_shape_problem(path, response)):
+                    failures.append(f"{credential}/{compartment}: {problem}")
                 hidden = case.kind == "list" and compartment == "other" and credential != "admin"
                 if hidden and want == 200 and not case.stream:
                     assert op_id not in response.text, f"{credential} listed another's op"
