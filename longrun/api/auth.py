@@ -144,13 +144,14 @@ class AuthMiddleware:
             return
         exchange = Exchange(scope)
         try:
-            principal = await self._admit(scope)
+            principal, caller = await self._admit(scope)
         except _Refused as refused:
             exchange.caller = refused.caller
             await exchange.answer(refused.response(scope), receive, send)
             return
         exchange.caller = str(principal) if principal else exchange.caller
         state = scope.setdefault("state", {})
+        state["caller"] = caller  # whose budget this is: the key or token, else the address
         if principal is not None:
             state["principal"] = principal
             if principal.compartments is not None:
@@ -161,8 +162,9 @@ class AuthMiddleware:
             await self.app(scope, receive, exchange.wrap(send))
         await self.gate.audit.record(exchange, self.gate.clock.now())
 
-    async def _admit(self, scope: Scope) -> Principal | None:
-        """The caller (None on a public path), authenticated and within its rate."""
+    async def _admit(self, scope: Scope) -> tuple[Principal | None, str]:
+        """The caller (None on a public path), authenticated and within its rate, and the name
+        its budgets (rate, open streams) go by."""
         authenticator = self.gate.authenticator
         caller = _address(scope)
         principal = None
@@ -176,7 +178,7 @@ class AuthMiddleware:
         wait = self.gate.limiter.take(caller)
         if wait > 0:
             raise _Refused(RateLimited("too many requests; retry later"), caller, wait)
-        return principal
+        return principal, caller
 
     async def _run_watched(
         self, principal: Principal, exchange: Exchange, receive: Receive, send: Send

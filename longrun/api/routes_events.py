@@ -38,10 +38,12 @@ def _hub(request: Request) -> ChangeHub:
 
 
 def _client(request: Request) -> str:
-    principal = getattr(request.state, "principal", None)
-    if principal is not None:
-        return str(principal)
-    return request.client.host if request.client else "unknown"
+    """Whose stream budget this is: the key or token with auth on, else the address (every
+    caller is the same anonymous admin then, so the principal cannot tell them apart)."""
+    caller: str | None = getattr(request.state, "caller", None)
+    if caller is not None:
+        return caller
+    return f"ip:{request.client.host}" if request.client else "ip:?"
 
 
 def _event(kind: str, event_id: str, data: str) -> str:

@@ -140,6 +140,22 @@ async def test_streams_per_client_are_bounded(live: Live) -> None:
     await wait_until(lambda: _no_subscribers(live), timeout=5)
 
 
+async def test_without_auth_each_address_has_its_own_stream_budget(live: Live) -> None:
+    """With auth off every caller is the same anonymous admin: the bound goes by address."""
+    live.hub.max_streams_per_client = 1
+    other = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with (
+        live.stream("/v1/events") as mine,
+        httpx.AsyncClient(base_url=live.url, transport=other, timeout=20) as elsewhere,
+        elsewhere.stream("GET", "/v1/events") as theirs,
+    ):
+        reader = EventReader(mine)  # held, so the stream stays open while the others ask
+        assert (await reader.next()).event == "ready"  # type: ignore[union-attr]
+        assert theirs.status_code == 200
+        assert (await live.http.get("/v1/events")).status_code == 429
+    await wait_until(lambda: _no_subscribers(live), timeout=5)
+
+
 async def _no_subscribers(live: Live) -> bool:
     return live.hub.subscribers == 0
 
