@@ -27,6 +27,8 @@ from longrun.store.access import ApiKey, AuditRecord
 from longrun.store.webhooks import Callback, DeliveryAttempt
 
 __all__ = [
+    "PURGED_BY_RETENTION",
+    "PURGED_WITH_COMPARTMENT",
     "ApiKey",
     "AuditRecord",
     "Claim",
@@ -122,6 +124,11 @@ class ListQuery:
     after_id: str | None = None  # the cursor: the last id of the previous page
     newest_first: bool = True
     limit: int = 100
+
+
+# the reasons a tombstone gives (a 410 says "operation X was <reason> at <time>")
+PURGED_BY_RETENTION = "purged by retention"
+PURGED_WITH_COMPARTMENT = "purged with its compartment"
 
 
 @dataclass(frozen=True)
@@ -249,6 +256,14 @@ class Store(ABC):
     async def purge(self, finished_before: datetime, now: datetime, limit: int = 1000) -> int:
         """Delete up to ``limit`` terminal operations finished before the cutoff, leaving
         tombstones; return how many."""
+
+    @abstractmethod
+    async def purge_compartment(
+        self, compartment_id: str, now: datetime, limit: int = 500
+    ) -> builtins.list[Tombstone]:
+        """Delete up to ``limit`` terminal operations of one compartment, oldest id first, leaving
+        tombstones as ``purge`` does; return those tombstones. Operations that are not terminal
+        stay. Call again until a batch is shorter than ``limit`` to purge them all."""
 
     async def changed_since(self, since: datetime, limit: int = 500) -> builtins.list[Operation]:
         """Up to ``limit`` operations whose ``last_action_time`` is at or after ``since``, in the

@@ -50,8 +50,8 @@ from longrun.store.postgres_rows import (
     insert_params,
     list_sql,
     row_to_operation,
+    row_to_tombstone,
     update_params,
-    utc,
 )
 from longrun.store.postgres_webhooks import PostgresWebhooks
 from longrun.store.rows import dump_items
@@ -166,16 +166,7 @@ class PostgresStore(PostgresAccess, PostgresWebhooks, PostgresLocks, PostgresRet
     async def get_tombstone(self, op_id: str) -> Tombstone | None:
         async def job(conn: Conn) -> Tombstone | None:
             row = await _fetchone(conn, q.GET_TOMBSTONE, {"id": op_id})
-            if row is None:
-                return None
-            return Tombstone(
-                id=row["id"],
-                compartment_id=row["compartment_id"],
-                operation_type=row["operation_type"],
-                status=Status(row["status"]),
-                purged_at=utc(row["purged_at"]),
-                reason=row["reason"],
-            )
+            return None if row is None else row_to_tombstone(row)
 
         return await self._read(job)
 
@@ -291,20 +282,6 @@ class PostgresStore(PostgresAccess, PostgresWebhooks, PostgresLocks, PostgresRet
             return report
 
         return await self._write(job)
-
-    async def purge(self, finished_before: datetime, now: datetime, limit: int = 1000) -> int:
-        params = {
-            "cutoff": finished_before,
-            "now": now,
-            "limit": limit,
-            "reason": "purged by retention",
-        }
-
-        async def job(conn: Conn) -> int:
-            cur = await conn.execute(q.PURGE, params)
-            return max(cur.rowcount, 0)
-
-        return await self._write(job, atomic=False)
 
     # change notifications --------------------------------------------------------------------
     def _notify(self) -> None:

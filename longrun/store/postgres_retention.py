@@ -1,12 +1,16 @@
-"""Retention in PostgreSQL, mixed into PostgresStore: tombstones expire after their own horizon."""
+"""Retention in PostgreSQL, mixed into PostgresStore: purges leave tombstones, which expire in turn."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from longrun.store import postgres_sql as q
+from longrun.store.base import PURGED_BY_RETENTION, PURGED_WITH_COMPARTMENT, Tombstone
 from longrun.store.postgres_conn import Conn
+from longrun.store.postgres_rows import row_to_tombstone
 
 __all__ = ["PostgresRetention"]
 
@@ -17,9 +21,41 @@ EXPIRE_TOMBSTONES = (
 
 
 class PostgresRetention:
-    """The tombstone-expiry method of the Store ABC over the PostgreSQL pool."""
+    """The purge and tombstone methods of the Store ABC over the PostgreSQL pool."""
 
     _write: Callable[..., Awaitable[Any]]
+
+    async def purge(self, finished_before: datetime, now: datetime, limit: int = 1000) -> int:
+        params = {
+            "cutoff": finished_before,
+            "now": now,
+            "limit": limit,
+            "reason": PURGED_BY_RETENTION,
+        }
+
+        async def job(conn: Conn) -> int:
+            cur = await conn.execute(q.PURGE, params)
+            return max(cur.rowcount, 0)
+
+        count: int = await self._write(job, atomic=False)
+        return count
+
+    async def purge_compartment(
+        self, compartment_id: str, now: datetime, limit: int = 500
+    ) -> builtins.list[Tombstone]:
+        params = {
+            "compartment_id": compartment_id,
+            "now": now,
+            "limit": limit,
+            "reason": PURGED_WITH_COMPARTMENT,
+        }
+
+        async def job(conn: Conn) -> builtins.list[Tombstone]:
+            cur = await conn.execute(q.PURGE_COMPARTMENT, params)
+            return sorted((row_to_tombstone(row) for row in await cur.fetchall()), key=_by_id)
+
+        purged: builtins.list[Tombstone] = await self._write(job, atomic=False)
+        return purged
 
     async def expire_tombstones(self, before: datetime, limit: int = 1000) -> int:
         params = {"before": before, "limit": limit}
@@ -30,3 +66,7 @@ class PostgresRetention:
 
         count: int = await self._write(job, atomic=False)
         return count
+
+
+def _by_id(tombstone: Tombstone) -> str:
+    return tombstone.id

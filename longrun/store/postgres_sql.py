@@ -20,6 +20,7 @@ __all__ = [
     "MIGRATION_LOCK",
     "OWN_INSERT",
     "PURGE",
+    "PURGE_COMPARTMENT",
     "RENEW",
     "SELECT_OPERATIONS",
     "SET_STATUS",
@@ -198,15 +199,27 @@ WITH gone AS (DELETE FROM operations WHERE id = %(id)s::text
     + _TOMBSTONE
 )
 
-PURGE = (
-    """
+
+def _purge_sql(where: str, order: str) -> str:
+    """Terminal operations matching ``where`` → tombstones, ``limit`` at a time."""
+    return (
+        f"""
 WITH doomed AS (
     SELECT id FROM operations
-    WHERE time_finished IS NOT NULL AND time_finished < %(cutoff)s::timestamptz
+    WHERE {where}
       AND status IN ('SUCCEEDED', 'SUCCEEDED_WITH_WARNINGS', 'FAILED', 'CANCELED', 'MISSED')
-    ORDER BY time_finished LIMIT %(limit)s::int
+    ORDER BY {order} LIMIT %(limit)s::int
     FOR UPDATE SKIP LOCKED),
 gone AS (DELETE FROM operations o USING doomed WHERE o.id = doomed.id
          RETURNING o.id, o.compartment_id, o.operation_type, o.status)"""
-    + _TOMBSTONE
+        + _TOMBSTONE
+    )
+
+
+PURGE = _purge_sql(
+    "time_finished IS NOT NULL AND time_finished < %(cutoff)s::timestamptz", "time_finished"
+)
+PURGE_COMPARTMENT = (
+    _purge_sql("compartment_id = %(compartment_id)s::text", "id")
+    + "RETURNING id, compartment_id, operation_type, status, purged_at, reason"
 )

@@ -299,17 +299,6 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
             report.missed.append(row["id"])
         return report
 
-    async def purge(self, finished_before: datetime, now: datetime, limit: int = 1000) -> int:
-        def job(conn: sqlite3.Connection) -> int:
-            rows = conn.execute(
-                q.PURGE_CANDIDATES, {"cutoff": micros(finished_before), "limit": limit}
-            ).fetchall()
-            for row in rows:
-                self._tombstone(conn, row, now, "purged by retention")
-            return len(rows)
-
-        return await self._conns.write(job)
-
     # change notifications --------------------------------------------------------------------
     async def wait_for_change(self, timeout: float) -> bool:
         return await self._changes.wait(timeout)
@@ -372,18 +361,3 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
         if row is None:  # cannot happen inside the write lock, but never write blind
             raise IllegalTransition(f"operation {op_id} changed concurrently", target="status")
         return row
-
-    @staticmethod
-    def _tombstone(conn: sqlite3.Connection, row: Any, now: datetime, reason: str) -> None:
-        conn.execute(
-            q.INSERT_TOMBSTONE,
-            {
-                "id": row["id"],
-                "compartment_id": row["compartment_id"],
-                "operation_type": row["operation_type"],
-                "status": row["status"],
-                "purged_at": micros(now),
-                "reason": reason,
-            },
-        )
-        conn.execute(q.DELETE, (row["id"],))

@@ -17,6 +17,7 @@ __all__ = [
     "CHANGED_SINCE",
     "CHILDREN",
     "CLAIM",
+    "COMPARTMENT_PURGE_CANDIDATES",
     "DELETE",
     "EXPIRED_LEASES",
     "FINISH",
@@ -160,12 +161,18 @@ WHERE deadline IS NOT NULL AND deadline <= :now AND status IN ('ACCEPTED', 'ON_H
 RETURNING id
 """
 
-PURGE_CANDIDATES = """
+# What a purge turns into tombstones: terminal operations, by retention or by compartment.
+_TERMINAL_CANDIDATES = """
 SELECT id, compartment_id, operation_type, status FROM operations
-WHERE time_finished IS NOT NULL AND time_finished < :cutoff
-  AND status IN ('SUCCEEDED', 'SUCCEEDED_WITH_WARNINGS', 'FAILED', 'CANCELED', 'MISSED')
-ORDER BY time_finished LIMIT :limit
+WHERE status IN ('SUCCEEDED', 'SUCCEEDED_WITH_WARNINGS', 'FAILED', 'CANCELED', 'MISSED')
 """
+PURGE_CANDIDATES = (
+    _TERMINAL_CANDIDATES
+    + "AND time_finished IS NOT NULL AND time_finished < :cutoff ORDER BY time_finished LIMIT :limit"
+)
+COMPARTMENT_PURGE_CANDIDATES = (
+    _TERMINAL_CANDIDATES + "AND compartment_id = :compartment_id ORDER BY id LIMIT :limit"
+)
 
 INSERT_TOMBSTONE = """
 INSERT OR REPLACE INTO tombstones (id, compartment_id, operation_type, status, purged_at, reason)

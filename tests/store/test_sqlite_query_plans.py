@@ -11,7 +11,13 @@ import pytest
 from longrun.model import Status
 from longrun.store.base import ListQuery
 from longrun.store.sqlite_conn import migrate
-from longrun.store.sqlite_sql import CLAIM, EXPIRED_LEASES, PURGE_CANDIDATES, list_sql
+from longrun.store.sqlite_sql import (
+    CLAIM,
+    COMPARTMENT_PURGE_CANDIDATES,
+    EXPIRED_LEASES,
+    PURGE_CANDIDATES,
+    list_sql,
+)
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 QUERIES = {
@@ -55,6 +61,12 @@ def test_list_filters_use_an_index(conn: sqlite3.Connection, name: str) -> None:
 def test_claim_reaper_and_purge_use_indexes(conn: sqlite3.Connection) -> None:
     claim = CLAIM.format(types=":t0")
     params = {"t0": "x", "worker_id": "w", "lease_id": "l", "lease_expires": 0, "now": 0, "limit": 1}
-    for sql, p in ((claim, params), (EXPIRED_LEASES, {"now": 0}), (PURGE_CANDIDATES, {"cutoff": 0, "limit": 1})):
+    compartment = {"compartment_id": "c1", "limit": 1}
+    for sql, p in (
+        (claim, params),
+        (EXPIRED_LEASES, {"now": 0}),
+        (PURGE_CANDIDATES, {"cutoff": 0, "limit": 1}),
+        (COMPARTMENT_PURGE_CANDIDATES, compartment),
+    ):
         plan = _plan(conn, sql, p)
         assert not _full_scans(plan), plan
