@@ -10,13 +10,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from longrun.model import Operation, RateLimited
 from longrun.model.clock import from_micros, to_micros
 from longrun.store.base import Store
 
-__all__ = ["Change", "ChangeHub", "Subscription", "install_shutdown_signals"]
+__all__ = ["Change", "ChangeHub", "Subscription", "install_shutdown_signals", "sse_frame"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +26,28 @@ Match = Callable[[Operation], bool]
 
 @dataclass(frozen=True)
 class Change:
-    """One new version of an operation, serialized once for every subscriber."""
+    """One new version of an operation, serialized once for every subscriber, and framed once
+    for each kind of stream (a thousand streams of one operation send the same bytes)."""
 
     operation: Operation
     data: str
     cursor: int  # the hub's feed position (µs of last_action_time) once this change was read
+
+    @cached_property
+    def operation_frame(self) -> bytes:
+        """The event as one operation's stream sends it: its id is ``<id>:<version>``."""
+        op = self.operation
+        return sse_frame("operation", f"{op.id}:{op.version}", self.data)
+
+    @cached_property
+    def feed_frame(self) -> bytes:
+        """The event as a filtered stream sends it: its id is the feed position."""
+        return sse_frame("operation", str(self.cursor), self.data)
+
+
+def sse_frame(kind: str, event_id: str, data: str) -> bytes:
+    """One server-sent event (``data`` is one line of JSON)."""
+    return f"event: {kind}\nid: {event_id}\ndata: {data}\n\n".encode()
 
 
 @dataclass(eq=False)

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from longrun.api.events import Change, ChangeHub, Subscription
+from longrun.api.events import Change, ChangeHub, Subscription, sse_frame
 from longrun.api.routes_operations import Scope, ServiceDep
 from longrun.api.schemas import ErrorBody
 from longrun.model import Operation, Status
@@ -46,40 +46,45 @@ def _client(request: Request) -> str:
     return f"ip:{request.client.host}" if request.client else "ip:?"
 
 
-def _event(kind: str, event_id: str, data: str) -> str:
-    return f"event: {kind}\nid: {event_id}\ndata: {data}\n\n"
+_KEEPALIVE = b": keep-alive\n\n"
+_LAGGING = b'event: lagging\ndata: {"reconnect":true}\n\n'
 
 
 async def _stream(
     hub: ChangeHub,
     sub: Subscription,
-    event_id: Callable[[Change], str],
+    frame: Callable[[Change], bytes],
     *,
-    first: str = "",
+    first: bytes = b"",
     until_terminal: bool = False,
-) -> AsyncIterator[str]:
+) -> AsyncIterator[bytes]:
+    """The stream's body: whatever is pending at each wake goes out as one write."""
     try:
-        yield f"retry: {RETRY_MILLISECONDS}\n\n{first}"
+        yield f"retry: {RETRY_MILLISECONDS}\n\n".encode() + first
         while True:
             if not sub.pending and not sub.closed:
                 try:
                     await asyncio.wait_for(sub.wake.wait(), hub.keepalive)
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
+                    yield _KEEPALIVE
                     continue
+            frames = []
             for change in sub.take():
-                yield _event("operation", event_id(change), change.data)
+                frames.append(frame(change))
                 if until_terminal and change.operation.is_terminal:
+                    yield b"".join(frames)
                     return
+            if frames:
+                yield b"".join(frames)
             if sub.closed:
                 if sub.lagging:  # the reader fell behind: it reconnects with Last-Event-ID
-                    yield 'event: lagging\ndata: {"reconnect":true}\n\n'
+                    yield _LAGGING
                 return
     finally:
         hub.unsubscribe(sub)
 
 
-def _streaming(body: AsyncIterator[str]) -> StreamingResponse:
+def _streaming(body: AsyncIterator[bytes]) -> StreamingResponse:
     return StreamingResponse(body, media_type=EVENT_STREAM, headers=_HEADERS)
 
 
@@ -122,10 +127,15 @@ async def operation_events(
     else:
         sub.offer(Change(op, op.to_json(), hub.cursor))
 
-    def event_id(change: Change) -> str:
-        return f"{change.operation.id}:{change.operation.version}"
+    return _streaming(_stream(hub, sub, _operation_frame, until_terminal=True))
 
-    return _streaming(_stream(hub, sub, event_id, until_terminal=True))
+
+def _operation_frame(change: Change) -> bytes:
+    return change.operation_frame
+
+
+def _feed_frame(change: Change) -> bytes:
+    return change.feed_frame
 
 
 def _matcher(
@@ -183,5 +193,5 @@ async def events(
     except BaseException:
         hub.unsubscribe(sub)
         raise
-    ready = _event("ready", str(hub.cursor), json.dumps({"cursor": hub.cursor}))
-    return _streaming(_stream(hub, sub, lambda c: str(c.cursor), first=ready))
+    ready = sse_frame("ready", str(hub.cursor), json.dumps({"cursor": hub.cursor}))
+    return _streaming(_stream(hub, sub, _feed_frame, first=ready))
