@@ -7,7 +7,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from longrun.model import Operation, Status
+from pydantic import TypeAdapter
+
+from longrun.model import LogEntry, Operation, OperationErrorInfo, Progress, Resource, Status
 from longrun.model.clock import from_micros, to_micros
 from longrun.model.operation import WireModel
 from longrun.store.base import NewOperation, Tombstone
@@ -32,7 +34,18 @@ TIME_COLUMNS = (
     "not_before",
     "deadline",
 )
-_JSON_COLUMNS = ("input", "progress", "result", "errors", "logs", "resources")
+_PLAIN_COLUMNS = (
+    "id", "operation_type", "compartment_id", "resource_location", "parent_id", "attempt",
+    "max_attempts", "idempotency_key", "worker_id", "version",
+)  # fmt: skip
+_LISTS: tuple[tuple[str, TypeAdapter[Any]], ...] = (
+    ("errors", TypeAdapter(list[OperationErrorInfo])),
+    ("logs", TypeAdapter(list[LogEntry])),
+    ("resources", TypeAdapter(list[Resource])),
+)
+# what a new operation stores as its progress: read back without parsing
+_DEFAULT_PROGRESS = Progress()
+EMPTY_PROGRESS = _DEFAULT_PROGRESS.model_dump_json(by_alias=True)
 INSERT_COLUMNS = (
     "id",
     "operation_type",
@@ -92,7 +105,7 @@ def insert_values(new: NewOperation) -> dict[str, Any]:
         "status": op.status.value,
         "input": _dumps(op.input),
         "percent_complete": op.percent_complete,
-        "progress": op.progress.model_dump_json(by_alias=True),
+        "progress": _progress_text(op.progress),
         "time_accepted": micros(op.time_accepted),
         "last_action_time": micros(op.last_action_time),
         "parent_id": op.parent_id,
@@ -108,29 +121,37 @@ def insert_values(new: NewOperation) -> dict[str, Any]:
     }
 
 
+def _progress_text(progress: Progress) -> str:
+    if progress == _DEFAULT_PROGRESS:
+        return EMPTY_PROGRESS
+    return progress.model_dump_json(by_alias=True)
+
+
+def _read_progress(text: str | None) -> Progress:
+    if text is None or text == EMPTY_PROGRESS:
+        return Progress()
+    return Progress.model_validate_json(text)
+
+
 def row_to_operation(row: Any, children: Sequence[str] = ()) -> Operation:
-    """The Operation of a stored row (any mapping by column name: sqlite3.Row, a dict row)."""
-    data: dict[str, Any] = {
-        "id": row["id"],
-        "operation_type": row["operation_type"],
-        "compartment_id": row["compartment_id"],
-        "status": Status(row["status"]),
-        "percent_complete": row["percent_complete"],
-        "resource_location": row["resource_location"],
-        "parent_id": row["parent_id"],
-        "attempt": row["attempt"],
-        "max_attempts": row["max_attempts"],
-        "idempotency_key": row["idempotency_key"],
-        "worker_id": row["worker_id"],
-        "version": row["version"],
-        "children": list(children),
-    }
+    """The Operation of a stored row (any mapping by column name: sqlite3.Row, a dict row).
+
+    JSON arrays and progress are validated from their text by pydantic's JSON parser, and the
+    empty ones (most of them) not parsed at all."""
+    data: dict[str, Any] = {column: row[column] for column in _PLAIN_COLUMNS}
+    data["status"] = Status(row["status"])
+    data["percent_complete"] = row["percent_complete"]
+    data["children"] = list(children)
     for column in TIME_COLUMNS:
         value = row[column]
         data[column] = None if value is None else from_micros(value)
-    for column in _JSON_COLUMNS:
+    for column in ("input", "result"):
         value = row[column]
-        data[column] = None if value is None else json.loads(value)
+        data[column] = None if value is None else {} if value == "{}" else json.loads(value)
+    data["progress"] = _read_progress(row["progress"])
+    for column, adapter in _LISTS:
+        value = row[column]
+        data[column] = [] if value is None or value == "[]" else adapter.validate_json(value)
     return Operation.model_validate(data)
 
 
