@@ -62,8 +62,12 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
 
     engine = "sqlite"
 
-    def __init__(self, path: str | Path, *, change_poll_interval: float = 0.05) -> None:
+    def __init__(
+        self, path: str | Path, *, change_poll_interval: float = 0.05, synchronous: str = "NORMAL"
+    ) -> None:
+        """``synchronous``: NORMAL (the default) or FULL, which syncs the WAL at every commit."""
         self.path = str(path)
+        self.synchronous = synchronous
         self._changes = ChangeSignal(self.path, change_poll_interval)
         self._conns = self._new_connections()
 
@@ -76,7 +80,7 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
         self._conns.start()
 
     def _new_connections(self) -> SQLiteConnections:
-        conns = SQLiteConnections(self.path)
+        conns = SQLiteConnections(self.path, synchronous=self.synchronous)
         conns.on_commit = self._changes.notify
         return conns
 

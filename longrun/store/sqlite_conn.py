@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from longrun.model import ConfigurationError, LongrunError, StoreUnavailable
 from longrun.store.migrate import load_migrations, split_statements
 
-__all__ = ["SQLiteConnections", "connect", "migrate", "translate"]
+__all__ = ["SYNCHRONOUS", "SQLiteConnections", "connect", "migrate", "translate"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,15 +29,22 @@ _BATCH = 512
 _STOP = object()
 
 
-def connect(path: str, busy_timeout_ms: int = 10_000) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), WAL, NORMAL sync."""
+SYNCHRONOUS = ("NORMAL", "FULL")  # NORMAL: a commit survives a crash of the process, not of power
+
+
+def connect(
+    path: str, busy_timeout_ms: int = 10_000, synchronous: str = "NORMAL"
+) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, NORMAL sync by default."""
+    if synchronous not in SYNCHRONOUS:
+        raise ConfigurationError(f"synchronous is one of {SYNCHRONOUS}", target="synchronous")
     conn = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
     )
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute("PRAGMA cache_size = -32000")
     conn.execute("PRAGMA temp_store = MEMORY")
     return conn
@@ -80,8 +87,9 @@ def migrate(path: str) -> None:
 class SQLiteConnections:
     """The writer thread and the reader pool of one database file."""
 
-    def __init__(self, path: str, readers: int = 3) -> None:
+    def __init__(self, path: str, readers: int = 3, synchronous: str = "NORMAL") -> None:
         self.path = path
+        self.synchronous = synchronous
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer = threading.Thread(
             target=self._write_loop, name="longrun-sqlite-writer", daemon=True
@@ -97,7 +105,7 @@ class SQLiteConnections:
 
     def start(self) -> None:
         """Open the writer connection and start its thread."""
-        self._wconn = connect(self.path)
+        self._wconn = connect(self.path, synchronous=self.synchronous)
         self._writer.start()
 
     def close(self) -> None:
