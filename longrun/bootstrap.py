@@ -67,7 +67,11 @@ def build_worker(store: Store, app: App, clock: Clock | None, settings: Settings
     from longrun.engine.caps import EntryCaps
     from longrun.engine.worker import Worker  # loaded only by processes that run a worker
 
-    caps = EntryCaps(settings.max_logs_per_operation, settings.max_errors_per_operation)
+    caps = EntryCaps(
+        settings.max_logs_per_operation,
+        settings.max_errors_per_operation,
+        settings.max_resources_per_operation,
+    )
     return Worker(
         store,
         app,

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     max_errors_per_operation: int = Field(
         1_000, ge=1, description="errors one operation keeps (the oldest), then a marker"
     )
+    max_resources_per_operation: int = Field(
+        10_000, ge=1, description="resources one operation lists (the oldest), then a log line"
+    )
     allow_insecure_bind: bool = Field(
         False, description="let serve bind a non-loopback host with auth off (behind a proxy)"
     )

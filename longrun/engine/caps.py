@@ -1,26 +1,35 @@
-"""Per-operation caps on a handler's logs and errors: the oldest are kept, then one marker."""
+"""Per-operation caps on a handler's logs, errors and resources: the oldest kept, then a marker."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_MAX_ERRORS", "DEFAULT_MAX_LOGS", "Cap", "EntryCaps", "Verdict"]
+__all__ = [
+    "DEFAULT_MAX_ERRORS",
+    "DEFAULT_MAX_LOGS",
+    "DEFAULT_MAX_RESOURCES",
+    "Cap",
+    "EntryCaps",
+    "Verdict",
+]
 
 DEFAULT_MAX_LOGS = 10_000
 DEFAULT_MAX_ERRORS = 1_000
+DEFAULT_MAX_RESOURCES = 10_000
 
 
 @dataclass(frozen=True)
 class EntryCaps:
-    """How many log entries and errors one operation keeps, over all its attempts."""
+    """How many log entries, errors and resources one operation keeps, over all its attempts."""
 
     logs: int = DEFAULT_MAX_LOGS
     errors: int = DEFAULT_MAX_ERRORS
+    resources: int = DEFAULT_MAX_RESOURCES
 
     def __post_init__(self) -> None:
-        if self.logs < 1 or self.errors < 1:
-            raise ValueError("the caps on logs and errors are at least 1")
+        if self.logs < 1 or self.errors < 1 or self.resources < 1:
+            raise ValueError("the caps on logs, errors and resources are at least 1")
 
 
 class Verdict(enum.Enum):

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from longrun.engine.caps import Cap, EntryCaps, Verdict
+from longrun.engine.handler_services import HandlerServices, Tombstone
 from longrun.model import (
     ActionType,
     Clock,
-    ConfigurationError,
     InvalidInput,
     LogEntry,
     LogLevel,
@@ -25,7 +25,7 @@ from longrun.model import (
 )
 from longrun.store.base import Update
 
-__all__ = ["Context", "EntryCaps", "OperationCancelled"]
+__all__ = ["Context", "EntryCaps", "OperationCancelled", "Tombstone"]
 
 _EWMA_ALPHA = 0.3  # weight of the newest rate sample in the ETA estimate
 _LEVELS = {"WARN": LogLevel.WARNING, **{level.value: level for level in LogLevel}}
@@ -37,11 +37,12 @@ class OperationCancelled(LongrunError):
     http_status = 409
 
 
-class Context:
+class Context(HandlerServices):
     """The handler's view of one attempt; safe to call from the event loop or a handler thread.
 
     Handler side: ``progress``, ``log``, ``warn``, ``add_resource``, ``set_resource_location``,
-    ``set_result``, ``add_error``, ``cancelled``, ``check_cancelled``, ``sleep``.
+    ``set_result``, ``add_error``, ``cancelled``, ``check_cancelled``, ``sleep``; with a worker
+    also ``spawn``, ``join_children`` and ``purge_terminal_operations`` (``_sync`` in threads).
     Engine side: ``take_update``, ``put_back``, ``signal_cancel``, ``detach``.
     """
 
@@ -53,6 +54,7 @@ class Context:
         caps = caps or EntryCaps()  # counted from what earlier flushes and attempts stored
         self._log_cap = Cap(caps.logs, len(operation.logs))
         self._error_cap = Cap(caps.errors, len(operation.errors))
+        self._resource_cap = Cap(caps.resources, len(operation.resources))
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._waiters: set[asyncio.Future[None]] = set()
@@ -85,6 +87,11 @@ class Context:
         # sub-operations: the worker sets ``family``; join_children fills child_statuses
         self.family: Any = None
         self.children: list[str] = []
+        # the loop the engine runs on, so that a handler thread can reach the store through it
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
         self.child_statuses: dict[str, Status] = {}
 
     # identity ---------------------------------------------------------------------------------
@@ -213,7 +220,8 @@ class Context:
         identifier: str,
         entity_uri: str | None = None,
     ) -> None:
-        """Record a resource this operation created, updated, deleted or relates to."""
+        """Record a resource this operation created, updated, deleted or relates to (past the
+        cap on resources, the first ones are kept and one log line says so)."""
         if self._detached:
             return
         try:
@@ -229,7 +237,11 @@ class Context:
             entity_uri=entity_uri,
         )
         with self._lock:
-            self._resources.append(resource)
+            verdict = self._resource_cap.admit()
+            if verdict is Verdict.KEEP:
+                self._resources.append(resource)
+        if verdict is Verdict.MARK:  # the marker of resources is a log line: it has no entity
+            self.log(self._resource_cap.marker("resources"), LogLevel.WARNING)
 
     def set_resource_location(self, location: str) -> None:
         """Where the result of the operation lives (an id or a path)."""
@@ -243,23 +255,6 @@ class Context:
         """The result of the operation, when the handler does not return it."""
         if not self._detached:
             self.result = value
-
-    # sub-operations ----------------------------------------------------------------------------
-    async def spawn(self, operation_type: str, input: Any = None) -> str:  # noqa: A002
-        """Submit a sub-operation (``parent_id`` = this one) in this compartment; its id."""
-        return str(await self._family().spawn(self, operation_type, input))
-
-    async def join_children(self) -> list[Operation]:
-        """Wait until every sub-operation ended, aggregating their progress into this one's.
-
-        The end status then follows theirs (see ``longrun.engine.family.summarize``)."""
-        kids: list[Operation] = await self._family().join(self)
-        return kids
-
-    def _family(self) -> Any:
-        if self.family is None:
-            raise ConfigurationError("sub-operations need a worker (no Family on this Context)")
-        return self.family
 
     # cancellation ------------------------------------------------------------------------------
     @property

@@ -71,7 +71,7 @@ def submit(store: Store, app: App) -> Submit:
         op = Operation(
             id=new_id(),
             operation_type=operation_type,
-            compartment_id="c1",
+            compartment_id=fields.pop("compartment_id", "c1"),
             status=Status.ACCEPTED,
             input=op_type.input_to_json(op_type.validate_input(input)),
             time_accepted=now,

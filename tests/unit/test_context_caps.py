@@ -98,3 +98,16 @@ def test_a_put_back_update_does_not_count_twice() -> None:
 def test_the_caps_are_at_least_one() -> None:
     with pytest.raises(ValueError):
         EntryCaps(logs=0)
+
+
+def test_resources_past_the_cap_leave_the_oldest_and_one_log_line() -> None:
+    ctx = _context(caps=EntryCaps(logs=10, errors=10, resources=3))
+    for i in range(6):
+        ctx.add_resource("operation", "DELETED", f"op-{i}")
+    update = ctx.take_update()
+    assert update is not None
+    assert [r.identifier for r in update.resources] == ["op-0", "op-1", "op-2"]
+    assert [e.message for e in update.logs] == [
+        "resources truncated: this operation keeps its first 3 resources; later ones are dropped"
+    ]
+    assert not ctx.has_warnings  # listing fewer resources is not a warning about the work
