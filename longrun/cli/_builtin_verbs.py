@@ -146,5 +146,5 @@ def import_(
 def delete(
     ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME"), watch: bool = _WATCH
 ) -> None:
-    """Delete every snapshot of compartment NAME."""
+    """Delete every snapshot of compartment NAME and purge its ended operations."""
     _run(ctx, "compartment.delete", {"compartment_id": name}, watch, compartment=name)

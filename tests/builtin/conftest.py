@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from longrun.builtin import default_app
+from longrun.engine.caps import EntryCaps
 from longrun.engine.registry import App
 from longrun.engine.worker import Worker
 from longrun.model import Operation
@@ -84,7 +85,15 @@ def builtin_app(data_dir: Path) -> App:
 
 
 @pytest.fixture
-async def service(tmp_path: Path, builtin_app: App) -> AsyncIterator[Service]:
+def worker_caps() -> EntryCaps | None:
+    """The worker's caps on logs, errors and resources (None: the defaults); override per module."""
+    return None
+
+
+@pytest.fixture
+async def service(
+    tmp_path: Path, builtin_app: App, worker_caps: EntryCaps | None
+) -> AsyncIterator[Service]:
     """A Service and a running Worker (fast timings) over a real SQLite store."""
     store = open_store(f"sqlite:///{tmp_path}/ops.db")
     await store.open()
@@ -96,6 +105,7 @@ async def service(tmp_path: Path, builtin_app: App) -> AsyncIterator[Service]:
         flush_interval=0.05,
         poll_interval=0.1,
         reaper_interval=0.2,
+        entry_caps=worker_caps,
     )
     await worker.start()
     try:
