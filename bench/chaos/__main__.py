@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=90.0)
     parser.add_argument("--sample-interval", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--retention", type=float, default=None, help="seconds (soak: 60)")
+    parser.add_argument(
+        "--tombstone-retention", type=float, default=None, help="seconds (soak: 300)"
+    )
     parser.add_argument("--home", type=Path, default=None, help="keep logs and records here")
     args = parser.parse_args(argv)
     if args.engine == "postgres" and not os.environ.get("LONGRUN_TEST_POSTGRES"):
@@ -40,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         sample_interval=args.sample_interval,
         seed=args.seed,
         home=args.home,
+        retention_seconds=args.retention,
+        tombstone_retention_seconds=args.tombstone_retention,
     )
     result = run(options)
     print(json.dumps(result.summary(), indent=2, default=str))

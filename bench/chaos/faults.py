@@ -72,7 +72,8 @@ class Injector:
     def stop(self, timeout: float = 60.0) -> None:
         """No new faults; wait for the ones in flight (a stop's SIGCONT, a temporary worker)."""
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout)
         deadline = time.monotonic() + timeout
         for thread in self._pending:
             thread.join(max(0.1, deadline - time.monotonic()))
@@ -93,7 +94,7 @@ class Injector:
                 self.errors.append(f"{kind}: {exc!r}")
             self.cluster.supervise()
 
-    def _later(self, delay: float, action: Callable[[], None]) -> None:
+    def _later(self, delay: float, action: Callable[[], object]) -> None:
         def run() -> None:
             self._stop.wait(delay)  # stopping cuts the fault short: the cluster must settle
             action()

@@ -8,10 +8,11 @@ import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from longrun.model import Operation, Status
+from longrun.model import Operation, Status, utcnow
 from longrun.store.base import ListQuery, Store
 
 __all__ = ["Report", "check", "read_lines"]
@@ -64,8 +65,18 @@ async def all_operations(store: Store) -> list[Operation]:
         after = page[-1].id
 
 
-async def check(store: Store, clients: list[dict[str, Any]], runs: list[dict[str, Any]]) -> Report:
-    """Run every check; the store must be open."""
+async def check(
+    store: Store,
+    clients: list[dict[str, Any]],
+    runs: list[dict[str, Any]],
+    expiry: dict[str, datetime] | None = None,
+) -> Report:
+    """Run every check; the store must be open.
+
+    ``expiry`` (soak with tombstone expiry): for each id confirmed settled during the run, the
+    moment from which its tombstone may have expired. A missing id counts as expired only if it is
+    there and that moment has passed; any other missing id is lost.
+    """
     report = Report()
     accepted = [row for row in clients if row["ev"] == "accepted"]
     for row in clients:
@@ -74,19 +85,25 @@ async def check(store: Store, clients: list[dict[str, Any]], runs: list[dict[str
     ops = {op.id: op for op in await all_operations(store)}
     wanted = sorted({row["op"] for row in accepted})
     final: dict[str, Operation] = {}
-    purged = 0
+    purged = expired = 0
+    now = utcnow()
     for op_id in wanted:
         op = ops.get(op_id) or await store.get(op_id)
         if op is not None:
             final[op_id] = op
         elif await store.get_tombstone(op_id) is not None:
             purged += 1
+        elif expiry is not None and op_id in expiry and expiry[op_id] <= now:
+            expired += 1
         else:
-            report.fail("lost", f"{op_id}: a client got a 2xx for it; the store has no trace")
+            why = "never seen settled" if expiry is None or op_id not in expiry else "too early"
+            report.fail("lost", f"{op_id}: a client got a 2xx for it; no trace ({why})")
     report.figures.update(
         submitted=len(wanted),
         in_store=len(ops),
         purged_tombstones=purged,
+        **({"expired_after_purge": expired} if expiry is not None else {}),
+        lost=len(report.violations.get("lost", [])),
         submit_replays=len(accepted) - len({row["key"] for row in accepted}),
     )
     _idempotency(report, accepted, ops.values())
@@ -109,9 +126,9 @@ def _idempotency(report: Report, accepted: list[dict[str, Any]], ops: Any) -> No
     for op in ops:
         if op.idempotency_key:
             stored[(op.compartment_id, op.idempotency_key)].append(op.id)
-    for key, ids in stored.items():
-        if len(ids) > 1:
-            report.fail("key_two_operations", f"stored key {key}: {sorted(ids)}")
+    for stored_key, op_ids in stored.items():
+        if len(op_ids) > 1:
+            report.fail("key_two_operations", f"stored key {stored_key}: {sorted(op_ids)}")
     report.figures["idempotency_keys"] = len(by_key)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from longrun.engine.registry import App
 from longrun.model import RetryableError
 
-__all__ = ["RECORD_DIR_ENV", "TYPES", "app"]
+__all__ = ["RECORD_DIR_ENV", "TYPES", "app", "steady_app"]
 
 RECORD_DIR_ENV = "CHAOS_RECORD_DIR"
 TYPES = ["chaos.ok", "chaos.slow", "chaos.fail", "chaos.retry", "chaos.hang", "chaos.exit"]
@@ -136,3 +136,12 @@ async def exit_(ctx: Any, data: Any) -> dict[str, Any]:
         os._exit(3)
     run.end("ok")
     return run.result()
+
+
+def steady_app() -> App:
+    """Every chaos type but ``chaos.exit``: for the soak's witness worker, which no fault ends."""
+    steady = App()
+    for op_type in app:
+        if op_type.name != "chaos.exit":
+            steady.register(op_type)
+    return steady

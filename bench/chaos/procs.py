@@ -19,6 +19,7 @@ __all__ = ["COMMAND", "Cluster", "Node", "free_port", "wait_until"]
 _ENTRY = Path(sys.executable).with_name("longrun")
 COMMAND = [str(_ENTRY)] if _ENTRY.exists() else [sys.executable, "-m", "longrun.cli"]
 APP = "bench.chaos.ops:app"
+STEADY_APP = "bench.chaos.ops:steady_app"
 STARTUP = 30.0
 
 
@@ -137,6 +138,7 @@ class Cluster:
         servers: int,
         workers: int,
         extra_env: dict[str, str] | None = None,
+        witnesses: bool = False,
     ) -> None:
         self.home = home
         self.env = {
@@ -158,14 +160,22 @@ class Cluster:
         (home / "runs").mkdir(parents=True, exist_ok=True)
         self.servers = [self._server(i) for i in range(servers)]
         self.workers = [self._worker(f"worker-{i}") for i in range(workers)]
+        # a soak's server and worker that no fault touches (the worker runs no chaos.exit): each
+        # one process for the whole run, so its memory and fds can be followed over time
+        self.witnesses: list[Node] = []
+        if witnesses:
+            steady = self._worker("steady-worker")
+            steady.args[-1] = STEADY_APP
+            self.witnesses = [self._server("steady-server"), steady]
         self.extras: list[Node] = []  # short-lived workers with a skewed clock or a slow store
         self.restarts = 0  # dead processes the supervisor brought back
         self._lock = threading.Lock()
 
-    def _server(self, i: int) -> Node:
+    def _server(self, i: int | str) -> Node:
         port = free_port()
         args = ["serve", "--no-worker", "--port", str(port), "--app", APP]
-        return Node(f"server-{i}", args, self.env, self.home, port=port)
+        name = i if isinstance(i, str) else f"server-{i}"
+        return Node(name, args, self.env, self.home, port=port)
 
     def _worker(self, name: str, env: dict[str, str] | None = None) -> Node:
         args = ["worker", "--slots", "4", "--app", APP]
@@ -173,23 +183,29 @@ class Cluster:
 
     @property
     def urls(self) -> list[str]:
-        return [f"http://127.0.0.1:{node.port}" for node in self.servers]
+        servers = [*self.servers, *(n for n in self.witnesses if n.port is not None)]
+        return [f"http://127.0.0.1:{node.port}" for node in servers]
 
     @property
     def nodes(self) -> list[Node]:
-        return [*self.servers, *self.workers, *self.extras]
+        return [*self.servers, *self.workers, *self.witnesses, *self.extras]
+
+    @property
+    def lasting(self) -> list[Node]:
+        """The role slots that live for the whole run (the supervisor restarts them)."""
+        return [*self.servers, *self.workers, *self.witnesses]
 
     def start(self) -> None:
-        for node in [*self.servers, *self.workers]:
+        for node in self.lasting:
             node.start()
-        for node in [*self.servers, *self.workers]:
+        for node in self.lasting:
             if not node.ready():
                 raise RuntimeError(f"{node.name} did not start:\n{node.log_tail()}")
 
     def supervise(self) -> int:
         """Restart every dead server or worker (SIGKILLed, or its handler exited); how many."""
         with self._lock:
-            dead = [n for n in [*self.servers, *self.workers] if not n.alive]
+            dead = [n for n in self.lasting if not n.alive]
             for node in dead:
                 node.start()
             self.restarts += len(dead)

@@ -11,10 +11,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bench.chaos.confirm import Confirmer, vanish_horizon
 from bench.chaos.faults import KINDS, Injector
 from bench.chaos.invariants import Report, check, read_lines
 from bench.chaos.load import client_main
@@ -27,6 +29,9 @@ from longrun.store.base import ListQuery
 __all__ = ["Options", "Result", "run"]
 
 _UNSETTLED = [Status.ACCEPTED, Status.IN_PROGRESS, Status.CANCELING]
+SOAK_RETENTION = 60.0
+SOAK_TOMBSTONES = 300.0
+SKEW_SLACK = timedelta(seconds=30)  # skewed worker clocks purge and expire a little early
 
 
 @dataclass
@@ -44,6 +49,7 @@ class Options:
     seed: int | None = None
     home: Path | None = None
     retention_seconds: float | None = None  # on by default in a soak
+    tombstone_retention_seconds: float | None = None  # likewise: the DB size must plateau
 
 
 @dataclass
@@ -93,14 +99,35 @@ def _database(engine: str, home: Path) -> Iterator[str]:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def _retention(options: Options) -> tuple[float | None, float | None]:
+    """(retention, tombstone retention) in seconds: short ones in a soak, the defaults otherwise."""
+    retention = options.retention_seconds or (SOAK_RETENTION if options.soak else None)
+    tombs = options.tombstone_retention_seconds or (SOAK_TOMBSTONES if options.soak else None)
+    return retention, tombs
+
+
+def _retention_env(options: Options) -> dict[str, str]:
+    retention, tombs = _retention(options)
+    env = {"LONGRUN_RETENTION_SECONDS": str(retention)} if retention else {}
+    if tombs:
+        env["LONGRUN_TOMBSTONE_RETENTION_SECONDS"] = str(tombs)
+    return env
+
+
 def run(options: Options) -> Result:
     """The whole run; the cluster is always stopped, whatever happens."""
     home = options.home or Path(tempfile.mkdtemp(prefix="longrun-chaos-"))
     home.mkdir(parents=True, exist_ok=True)
     with _database(options.engine, home) as db:
-        retention = options.retention_seconds or (60.0 if options.soak else None)
-        env = {"LONGRUN_RETENTION_SECONDS": str(retention)} if retention else {}
-        cluster = Cluster(home, db, servers=options.servers, workers=options.workers, extra_env=env)
+        env = _retention_env(options)
+        cluster = Cluster(
+            home,
+            db,
+            servers=options.servers,
+            workers=options.workers,
+            extra_env=env,
+            witnesses=options.soak,
+        )
         try:
             return _run(options, cluster, db, home)
         finally:
@@ -112,6 +139,8 @@ def _run(options: Options, cluster: Cluster, db: str, home: Path) -> Result:
     kinds = [k for k in KINDS if options.engine == "postgres" or k != "postgres_restart"]
     injector = Injector(cluster, kinds=kinds, pace=options.pace, seed=options.seed)
     sampler = Sampler(cluster, db, options.sample_interval) if options.soak else None
+    tombs = _retention(options)[1]
+    confirmer = Confirmer(home, db, options.sample_interval) if tombs else None
     until = time.time() + options.duration
     ctx = multiprocessing.get_context("spawn")
     clients = [
@@ -129,23 +158,28 @@ def _run(options: Options, cluster: Cluster, db: str, home: Path) -> Result:
         )
         for i in range(options.clients)
     ]
-    for proc in clients:
-        proc.start()
-    injector.start()
-    if sampler is not None:
-        sampler.start()
-    for proc in clients:  # each stops at ``until``, then finishes a few releases
-        proc.join(max(1.0, until - time.time()) + 120)
-        if proc.is_alive():
-            proc.kill()
-    injector.stop()
-    started = time.monotonic()
-    report = asyncio.run(_settle_and_check(db, home, options.settle))
-    settle_seconds = time.monotonic() - started
-    soak = sampler.figures() if sampler is not None else {}
-    if sampler is not None:
+    try:
+        for proc in clients:
+            proc.start()
+        injector.start()
+        if sampler is not None:
+            sampler.start()
+        if confirmer is not None:
+            confirmer.start()
+        for proc in clients:  # each stops at ``until``, then finishes a few releases
+            proc.join(max(1.0, until - time.time()) + 120)
+    finally:  # also on Ctrl-C: no client left running, no supervisor restarting what stop() ends
+        for proc in clients:
+            if proc.is_alive():
+                proc.kill()
+        injector.stop()
+    soak: dict[str, Any] = {}
+    if sampler is not None:  # the figures are of the load, not of the quiet settle after it
         sampler.stop()
         soak = sampler.figures()
+    started = time.monotonic()
+    report = asyncio.run(_settle_and_check(db, home, options, confirmer))
+    settle_seconds = time.monotonic() - started
     faults = dict(injector.counts)
     faults["handler_exit"] = report.figures.get("handler_exits", 0)
     faults["process_restarts"] = cluster.restarts
@@ -157,18 +191,39 @@ def _run(options: Options, cluster: Cluster, db: str, home: Path) -> Result:
     return Result(report, faults, injector.errors, settle_seconds, soak, home)
 
 
-async def _settle_and_check(db: str, home: Path, bound: float) -> Report:
+def _expiry(options: Options, confirmer: Confirmer | None) -> dict[str, datetime] | None:
+    retention, tombs = _retention(options)
+    if confirmer is None or tombs is None:
+        return None
+    confirmer.stop()
+    return {
+        op_id: vanish_horizon(seen, retention or 0.0, tombs) - SKEW_SLACK
+        for op_id, seen in confirmer.confirmed.items()
+    }
+
+
+async def _settle_and_check(
+    db: str, home: Path, options: Options, confirmer: Confirmer | None
+) -> Report:
     store = open_store(db)
     await store.open()
     try:
-        deadline = time.monotonic() + bound
+        deadline = time.monotonic() + options.settle
         while time.monotonic() < deadline:
             left = await store.list(ListQuery(statuses=_UNSETTLED, limit=1))
             if not left:
                 break
             await asyncio.sleep(0.5)
+        expiry = await asyncio.to_thread(_expiry, options, confirmer)
         clients = read_lines(home, "client-*.jsonl")
         runs = read_lines(home / "runs", "*.jsonl")
-        return await check(store, clients, runs)
+        report = await check(store, clients, runs, expiry)
+        if confirmer is not None:
+            report.figures.update(
+                confirmed_settled=len(confirmer.confirmed),
+                confirm_passes=confirmer.passes,
+                confirm_pass_errors=confirmer.errors,
+            )
+        return report
     finally:
         await store.close()
