@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Iterable
 from concurrent.futures import Executor
 from typing import Any
 
@@ -38,19 +37,30 @@ class Run:
         self.abort_requested = asyncio.Event()
         self.handler: asyncio.Future[Any] | None = None
         self.task: asyncio.Task[None] | None = None
+        # what supervise awaits: resolved by the handler's end, a timer, a cancel or an abort
+        self._waiter: asyncio.Future[None] | None = None
+        self._wake_on_cancel = True
 
     def request_cancel(self) -> None:
         """The store says CANCELING: tell the handler, start the grace period."""
         if not self.cancel_requested.is_set():
             self.cancel_requested.set()
             self.ctx.signal_cancel()
+            if self._wake_on_cancel:
+                self._wake()
 
     def abort(self, reason: str) -> None:
         """Stop supervising now: the lease is lost, or the worker is shutting down."""
         if self.aborted is None:
             self.aborted = reason
             self.abort_requested.set()
+            self._wake()
         self.ctx.signal_cancel()
+
+    def _wake(self, *_: object) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 def is_async_handler(handler: Handler) -> bool:
@@ -83,11 +93,11 @@ async def supervise(run: Run, handler: asyncio.Future[Any]) -> Ending:
     ending = Ending()
     timeout = run.rules.timeout
     deadline = loop.time() + timeout if timeout else None
-    await _wait(handler, (run.cancel_requested, run.abort_requested), deadline)
+    await _wait(run, handler, deadline, on_cancel=True)
     if not handler.done() and run.aborted is None:
         ending.timed_out = not run.cancel_requested.is_set()
         run.ctx.signal_cancel()
-        await _wait(handler, (run.abort_requested,), loop.time() + run.rules.cancel_grace)
+        await _wait(run, handler, loop.time() + run.rules.cancel_grace, on_cancel=False)
     ending.cancel_requested = run.cancel_requested.is_set()
     if handler.done():
         if handler.cancelled():
@@ -104,20 +114,26 @@ async def supervise(run: Run, handler: asyncio.Future[Any]) -> Ending:
 
 
 async def _wait(
-    handler: asyncio.Future[Any], events: Iterable[asyncio.Event], deadline: float | None
+    run: Run, handler: asyncio.Future[Any], deadline: float | None, *, on_cancel: bool
 ) -> None:
-    """Until the handler is done, one of the events is set, or the deadline (loop time) passes."""
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    """Until the handler is done, the run is aborted (or asked to cancel, when ``on_cancel``),
+    or the deadline (loop time) passes: one future and callbacks, no task per signal."""
+    if handler.done() or run.aborted is not None:
+        return
+    if on_cancel and run.cancel_requested.is_set():
+        return
+    loop = asyncio.get_running_loop()
+    run._waiter = waiter = loop.create_future()
+    run._wake_on_cancel = on_cancel
+    handler.add_done_callback(run._wake)
+    timer = None if deadline is None else loop.call_at(deadline, run._wake)
     try:
-        timeout = (
-            None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
-        )
-        await asyncio.wait(
-            [handler, *waiters], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
+        await waiter
     finally:
-        for waiter in waiters:
-            waiter.cancel()
+        run._waiter = None
+        handler.remove_done_callback(run._wake)
+        if timer is not None:
+            timer.cancel()
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -207,7 +207,8 @@ class Worker:
         self.counters.claimed += 1
         self._runs[run.op_id] = run
         run.task = asyncio.create_task(self._run(run), name=f"longrun-op-{run.op_id}")
-        log.info("claimed %s (attempt %d)", run.op_id, op.attempt, extra=_extra(run))
+        if log.isEnabledFor(logging.INFO):  # two lines per operation: build nothing when unseen
+            log.info("claimed %s (attempt %d)", run.op_id, op.attempt, extra=_extra(run))
 
     # running -----------------------------------------------------------------------------------
     async def _run(self, run: Run) -> None:
@@ -298,7 +299,8 @@ class Worker:
             self.counters.canceled += 1
         elif status is Status.ACCEPTED:
             self.counters.retried += 1
-        log.info("finished %s: %s", run.op_id, status.value, extra=_extra(run))
+        if log.isEnabledFor(logging.INFO):
+            log.info("finished %s: %s", run.op_id, status.value, extra=_extra(run))
 
     def _count_lease_lost(self, run: Run) -> None:
         self.counters.lease_lost += 1
