@@ -30,20 +30,22 @@ def new_operation(
     parent_id: str | None = None,
 ) -> NewOperation:
     """The ACCEPTED record of ``op_type`` with its input already validated and in JSON form,
-    the type's rules, and the hash that tells a replay of an idempotency key from a misuse."""
-    request_hash = hashlib.sha256(
-        canonical_json(
-            {
-                "operationType": op_type.name,
-                "input": stored_input,
-                "compartmentId": compartment_id,
-                "notBefore": _iso(not_before),
-                "deadline": _iso(deadline),
-                "maxAttempts": max_attempts,
-                "parentId": parent_id,
-            }
-        ).encode()
-    ).hexdigest()
+    the type's rules, and (with an idempotency key) the hash that tells a replay from a misuse."""
+    request_hash = None
+    if idempotency_key is not None:  # only a replay of a key is ever compared
+        request_hash = hashlib.sha256(
+            canonical_json(
+                {
+                    "operationType": op_type.name,
+                    "input": stored_input,
+                    "compartmentId": compartment_id,
+                    "notBefore": _iso(not_before),
+                    "deadline": _iso(deadline),
+                    "maxAttempts": max_attempts,
+                    "parentId": parent_id,
+                }
+            ).encode()
+        ).hexdigest()
     operation = Operation(
         id=new_id(),
         operation_type=op_type.name,

@@ -106,7 +106,8 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
             conn.execute(q.INSERT, values)
             return SubmitResult(new.operation, True, new.request_hash)
 
-        return await self._conns.write(job)
+        # its only write is its last statement (the lookup reads): no savepoint needed
+        return await self._conns.write(job, savepoint=False)
 
     async def request_cancel(self, op_id: str, now: datetime) -> Operation:
         return await self._manual(op_id, now, "cancel")
@@ -200,7 +201,8 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
         def job(conn: sqlite3.Connection) -> builtins.list[dict[str, Any]]:
             return [dict(r) for r in conn.execute(sql, params).fetchall()]
 
-        rows = sorted(await self._conns.write(job), key=lambda r: r["id"])
+        # one statement: nothing to roll back alone, so no savepoint
+        rows = sorted(await self._conns.write(job, savepoint=False), key=lambda r: r["id"])
         # rows become models here, on the loop, not on the writer thread that holds the lock
         return [
             Claim(row_to_operation(r), lease_id, expires, r["timeout"], r["retry_backoff"])
@@ -226,7 +228,7 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
                 raise LeaseLost(f"lease {lease_id} on {op_id} is no longer current", target=op_id)
             return Status(row[0])
 
-        return await self._conns.write(job)
+        return await self._conns.write(job, savepoint=False)  # one statement
 
     async def finish(self, op_id: str, lease_id: str, now: datetime, outcome: Outcome) -> Operation:
         def job(conn: sqlite3.Connection) -> RawOperation:

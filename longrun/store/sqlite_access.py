@@ -53,7 +53,7 @@ class SQLiteAccess:
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(INSERT_KEY, params)
 
-        await self._conns.write(job)
+        await self._conns.write(job, savepoint=False)
 
     async def get_key(self, key_id: str) -> ApiKey | None:
         row = await self._conns.read(lambda c: c.execute(GET_KEY, (key_id,)).fetchone())
@@ -63,7 +63,7 @@ class SQLiteAccess:
         def job(conn: sqlite3.Connection) -> Any:
             return conn.execute(REVOKE_KEY, {"id": key_id, "now": micros(now)}).fetchone()
 
-        row = await self._conns.write(job)
+        row = await self._conns.write(job, savepoint=False)
         if row is None:
             raise NotFound(f"no key {key_id}", target="keyId")
         return key_from_row(row)
@@ -78,7 +78,8 @@ class SQLiteAccess:
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(INSERT_AUDIT, params)
 
-        await self._conns.write(job)
+        # one statement, as every write here: no savepoint
+        await self._conns.write(job, savepoint=False)
 
     async def list_audit(
         self, limit: int = 100, before_id: str | None = None

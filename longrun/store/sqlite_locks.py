@@ -63,4 +63,4 @@ class SQLiteLocks:
         return {str(r[0]): str(r[1]) for r in rows}
 
     async def release_locks(self, op_id: str) -> None:
-        await self._conns.write(lambda c: c.execute(RELEASE_LOCKS, (op_id,)))
+        await self._conns.write(lambda c: c.execute(RELEASE_LOCKS, (op_id,)), savepoint=False)
