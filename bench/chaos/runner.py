@@ -26,7 +26,7 @@ from longrun.model import Status
 from longrun.store import open_store
 from longrun.store.base import ListQuery
 
-__all__ = ["Options", "Result", "run"]
+__all__ = ["Options", "Result", "run", "scratch_database"]
 
 _UNSETTLED = [Status.ACCEPTED, Status.IN_PROGRESS, Status.CANCELING]
 SOAK_RETENTION = 60.0
@@ -78,7 +78,9 @@ class Result:
 
 
 @contextlib.contextmanager
-def _database(engine: str, home: Path) -> Iterator[str]:
+def scratch_database(engine: str, home: Path) -> Iterator[str]:
+    """A store URL of its own: a file in ``home``, or a new database on the PostgreSQL server of
+    LONGRUN_TEST_POSTGRES, dropped afterwards."""
     if engine == "sqlite":
         yield f"sqlite:///{home}/longrun.db"
         return
@@ -118,7 +120,7 @@ def run(options: Options) -> Result:
     """The whole run; the cluster is always stopped, whatever happens."""
     home = options.home or Path(tempfile.mkdtemp(prefix="longrun-chaos-"))
     home.mkdir(parents=True, exist_ok=True)
-    with _database(options.engine, home) as db:
+    with scratch_database(options.engine, home) as db:
         env = _retention_env(options)
         cluster = Cluster(
             home,
