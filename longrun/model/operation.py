@@ -22,6 +22,7 @@ __all__ = [
     "Progress",
     "Resource",
     "WireModel",
+    "trusted_operation",
 ]
 
 JSON = Any
@@ -165,6 +166,28 @@ class Operation(WireModel):
     def is_terminal(self) -> bool:
         """True when the status can never change again."""
         return self.status.is_terminal
+
+
+_OPERATION_FIELDS = tuple(Operation.model_fields)
+
+
+def trusted_operation(data: dict[str, Any]) -> Operation:
+    """An Operation from values a store wrote itself: every field present, each of its type.
+
+    Nothing is validated (pydantic's own ``model_construct`` costs more than validating);
+    a dict that does not name exactly the fields is validated as usual instead."""
+    if len(data) != len(_OPERATION_FIELDS):
+        return Operation.model_validate(data)
+    try:  # in declaration order, which is the order pydantic serializes in
+        ordered = {name: data[name] for name in _OPERATION_FIELDS}
+    except KeyError:
+        return Operation.model_validate(data)
+    op = Operation.__new__(Operation)
+    object.__setattr__(op, "__dict__", ordered)
+    object.__setattr__(op, "__pydantic_fields_set__", set(_OPERATION_FIELDS))
+    object.__setattr__(op, "__pydantic_extra__", None)
+    object.__setattr__(op, "__pydantic_private__", None)
+    return op
 
 
 def canonical_json(value: JSON) -> str:

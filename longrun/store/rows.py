@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 
 from longrun.model import LogEntry, Operation, OperationErrorInfo, Progress, Resource, Status
 from longrun.model.clock import from_micros, to_micros
-from longrun.model.operation import WireModel
+from longrun.model.operation import WireModel, trusted_operation
 from longrun.store.base import NewOperation, Tombstone
 
 __all__ = [
@@ -136,11 +136,11 @@ def _read_progress(text: str | None) -> Progress:
 def row_to_operation(row: Any, children: Sequence[str] = ()) -> Operation:
     """The Operation of a stored row (any mapping by column name: sqlite3.Row, a dict row).
 
-    JSON arrays and progress are validated from their text by pydantic's JSON parser, and the
-    empty ones (most of them) not parsed at all."""
+    The columns are the store's own writing, put in place unvalidated; JSON arrays and progress
+    are validated from their text by pydantic's JSON parser, the empty ones not parsed at all."""
     data: dict[str, Any] = {column: row[column] for column in _PLAIN_COLUMNS}
     data["status"] = Status(row["status"])
-    data["percent_complete"] = row["percent_complete"]
+    data["percent_complete"] = float(row["percent_complete"])
     data["children"] = list(children)
     for column in TIME_COLUMNS:
         value = row[column]
@@ -152,7 +152,7 @@ def row_to_operation(row: Any, children: Sequence[str] = ()) -> Operation:
     for column, adapter in _LISTS:
         value = row[column]
         data[column] = [] if value is None or value == "[]" else adapter.validate_json(value)
-    return Operation.model_validate(data)
+    return trusted_operation(data)
 
 
 def row_to_tombstone(row: Any) -> Tombstone:
