@@ -278,7 +278,9 @@ class Worker:
             outcome = decide(run.ctx, ending, run.rules, self.clock.now())
             for attempt in range(1, _FINISH_TRIES + 1):
                 try:
-                    op = await self.store.finish(run.op_id, run.lease_id, self.clock.now(), outcome)
+                    status = await self.store.finish_status(
+                        run.op_id, run.lease_id, self.clock.now(), outcome
+                    )
                 except LeaseLost:
                     self._count_lease_lost(run)
                     return
@@ -286,7 +288,7 @@ class Worker:
                     log.warning("finish of %s failed (try %d): %s", run.op_id, attempt, exc)
                     await asyncio.sleep(0.1 * 2**attempt)  # bounded: three short tries
                     continue
-                self._count_finish(op.status, run)
+                self._count_finish(status, run)
                 return
             log.error("could not finish %s; the reaper will", run.op_id, extra=_extra(run))
 

@@ -246,6 +246,14 @@ class Store(ABC):
         """End the attempt: a terminal status, or back to ACCEPTED with attempt+1 when
         ``outcome.retry_at`` is set. Raises LeaseLost if the lease is not current."""
 
+    async def finish_status(
+        self, op_id: str, lease_id: str, now: datetime, outcome: Outcome
+    ) -> Status:
+        """``finish``, answering only the status the attempt ended in (what a worker needs).
+
+        This fallback reads the whole record back; engines override it to read the status only."""
+        return (await self.finish(op_id, lease_id, now, outcome)).status
+
     # housekeeping ----------------------------------------------------------------------------
     @abstractmethod
     async def reap(self, now: datetime) -> ReapReport:

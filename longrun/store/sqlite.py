@@ -7,7 +7,7 @@ import builtins
 import contextlib
 import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,10 +38,17 @@ from longrun.store.base import (
     Tombstone,
     Update,
 )
-from longrun.store.rows import dump_items, insert_values, micros, row_to_operation, row_to_tombstone
+from longrun.store.rows import (
+    INSERT_COLUMNS,
+    dump_items,
+    insert_values,
+    micros,
+    row_to_operation,
+    row_to_tombstone,
+)
 from longrun.store.sqlite_access import SQLiteAccess
 from longrun.store.sqlite_changes import ChangeSignal
-from longrun.store.sqlite_conn import SQLiteConnections, migrate
+from longrun.store.sqlite_conn import Insert, SQLiteConnections, migrate
 from longrun.store.sqlite_locks import SQLiteLocks
 from longrun.store.sqlite_retention import SQLiteRetention
 from longrun.store.sqlite_sql import finish_params, list_sql, update_params
@@ -55,6 +62,13 @@ RawOperation = tuple[dict[str, Any], list[str]]  # a row and its children's ids,
 
 def _raw(conn: sqlite3.Connection, row: sqlite3.Row) -> RawOperation:
     return dict(row), [r[0] for r in conn.execute(q.CHILDREN, (row["id"],))]
+
+
+def _returned(row: sqlite3.Row) -> RawOperation:
+    """A row RETURNING its children's ids as ``child_ids`` (sorted here: group_concat's order
+    is not promised)."""
+    ids = row["child_ids"]
+    return dict(row), sorted(ids.split(",")) if ids else []
 
 
 class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, Store):
@@ -97,12 +111,15 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
     # submit and manual transitions -----------------------------------------------------------
     async def submit(self, new: NewOperation) -> SubmitResult:
         values = insert_values(new)
+        if new.operation.idempotency_key is None:  # nothing to look up: one row among many
+            row = tuple(values[c] for c in INSERT_COLUMNS)
+            await self._conns.insert(Insert(q.INSERT_HEAD, q.INSERT_MARKS, row))
+            return SubmitResult(new.operation, True, new.request_hash)
 
         def job(conn: sqlite3.Connection) -> SubmitResult:
-            if new.operation.idempotency_key is not None:
-                row = conn.execute(q.IDEMPOTENT_LOOKUP, values).fetchone()
-                if row is not None:
-                    return SubmitResult(row_to_operation(row), False, row["request_hash"])
+            row = conn.execute(q.IDEMPOTENT_LOOKUP, values).fetchone()
+            if row is not None:
+                return SubmitResult(row_to_operation(row), False, row["request_hash"])
             conn.execute(q.INSERT, values)
             return SubmitResult(new.operation, True, new.request_hash)
 
@@ -231,20 +248,35 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
         return await self._conns.write(job, savepoint=False)  # one statement
 
     async def finish(self, op_id: str, lease_id: str, now: datetime, outcome: Outcome) -> Operation:
-        def job(conn: sqlite3.Connection) -> RawOperation:
+        job = self._finish_job(op_id, lease_id, now, outcome, q.FINISH_IN_PROGRESS, q.FINISH)
+        return row_to_operation(*_returned(await self._conns.write(job, savepoint=False)))
+
+    async def finish_status(
+        self, op_id: str, lease_id: str, now: datetime, outcome: Outcome
+    ) -> Status:
+        sqls = (q.FINISH_STATUS_IN_PROGRESS, q.FINISH_STATUS)
+        job = self._finish_job(op_id, lease_id, now, outcome, *sqls)
+        return Status((await self._conns.write(job, savepoint=False))["status"])
+
+    @staticmethod
+    def _finish_job(
+        op_id: str, lease_id: str, now: datetime, outcome: Outcome, fast_sql: str, sql: str
+    ) -> Callable[[sqlite3.Connection], Any]:
+        """The write of a finish; its only write is its last statement, so it needs no savepoint."""
+
+        def job(conn: sqlite3.Connection) -> Any:
             with contextlib.suppress(IllegalTransition):  # one statement when nobody canceled
                 fast = finish_params(Status.IN_PROGRESS, op_id, lease_id, now, outcome)
-                row = conn.execute(q.FINISH_IN_PROGRESS, fast).fetchone()
+                row = conn.execute(fast_sql, fast).fetchone()
                 if row is not None:
-                    return _raw(conn, row)
+                    return row
             fenced = conn.execute(q.GET_FENCED, {"id": op_id, "lease_id": lease_id}).fetchone()
             if fenced is None:
                 raise LeaseLost(f"lease {lease_id} on {op_id} is no longer current", target=op_id)
             params = finish_params(Status(fenced["status"]), op_id, lease_id, now, outcome)
-            return _raw(conn, conn.execute(q.FINISH, params).fetchone())
+            return conn.execute(sql, params).fetchone()
 
-        # its only write is its last statement: no savepoint needed
-        return row_to_operation(*await self._conns.write(job, savepoint=False))
+        return job
 
     # housekeeping ----------------------------------------------------------------------------
     async def reap(self, now: datetime) -> ReapReport:

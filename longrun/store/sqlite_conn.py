@@ -20,13 +20,24 @@ from typing import Any, TypeVar
 from longrun.model import ConfigurationError, LongrunError, StoreUnavailable
 from longrun.store.migrate import load_migrations, split_statements
 
-__all__ = ["SYNCHRONOUS", "SQLiteConnections", "connect", "migrate", "translate"]
+__all__ = ["SYNCHRONOUS", "Insert", "SQLiteConnections", "connect", "migrate", "translate"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
 _BATCH = 512
 _STOP = object()
+_MAX_PARAMS = 32_766  # SQLite's bound on the parameters of one statement (3.32 and later)
+
+
+class Insert:
+    """One row of an INSERT (``head`` ends in VALUES, ``marks`` is its ``(?, …)``): the writer
+    merges neighbouring rows of the same head into one multi-row statement."""
+
+    __slots__ = ("head", "marks", "values")
+
+    def __init__(self, head: str, marks: str, values: tuple[Any, ...]) -> None:
+        self.head, self.marks, self.values = head, marks, values
 
 
 SYNCHRONOUS = ("NORMAL", "FULL")  # NORMAL: a commit survives a crash of the process, not of power
@@ -84,6 +95,13 @@ def migrate(path: str) -> None:
         conn.close()
 
 
+def _single(head: str, row: Insert) -> Job:
+    def job(conn: sqlite3.Connection) -> None:
+        conn.execute(head + row.marks, row.values)
+
+    return job
+
+
 class SQLiteConnections:
     """The writer thread and the reader pool of one database file."""
 
@@ -134,6 +152,13 @@ class SQLiteConnections:
         self._jobs.put((job, future, loop, savepoint))
         return await future
 
+    async def insert(self, row: Insert) -> None:
+        """Insert one row in the next group commit, in one statement with its neighbours."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._jobs.put((row, future, loop, False))
+        await future
+
     def _write_loop(self) -> None:
         while True:
             first = self._jobs.get()
@@ -160,8 +185,16 @@ class SQLiteConnections:
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for job, _future, _loop, savepoint in batch:
+            i = 0
+            while i < len(batch):
+                job, _future, _loop, savepoint = batch[i]
+                if isinstance(job, Insert):
+                    rows = self._neighbours(batch, i)
+                    outcomes.extend(self._insert_rows(conn, rows))
+                    i += len(rows)
+                    continue
                 outcomes.append(self._run_one(conn, job, savepoint))
+                i += 1
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             log.warning("SQLite write batch failed: %s", exc)
@@ -175,6 +208,34 @@ class SQLiteConnections:
         for loop, items in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the caller's loop closed: nobody waits
                 loop.call_soon_threadsafe(self._resolve, items, wrote)
+
+    @staticmethod
+    def _neighbours(batch: list[Any], start: int) -> list[Insert]:
+        """The Insert at ``start`` and those right after it with the same head, up to the
+        parameter bound of one statement."""
+        first: Insert = batch[start][0]
+        most = max(1, _MAX_PARAMS // max(1, len(first.values)))
+        rows = [first]
+        for job, *_ in batch[start + 1 : start + most]:
+            if not isinstance(job, Insert) or job.head != first.head:
+                break
+            rows.append(job)
+        return rows
+
+    @classmethod
+    def _insert_rows(cls, conn: sqlite3.Connection, rows: list[Insert]) -> list[tuple[bool, Any]]:
+        head = rows[0].head
+        if len(rows) > 1:
+            try:  # one statement: it inserts every row or, refused, none
+                conn.execute(
+                    head + ",".join(r.marks for r in rows), [v for r in rows for v in r.values]
+                )
+                return [(True, None)] * len(rows)
+            except sqlite3.OperationalError:
+                raise  # locked or I/O: the whole batch fails and is reported
+            except sqlite3.Error:
+                pass  # a row was refused: row by row, so that only its caller hears of it
+        return [cls._run_one(conn, _single(head, r), False) for r in rows]
 
     @staticmethod
     def _run_one(conn: sqlite3.Connection, job: Job, savepoint: bool) -> tuple[bool, Any]:

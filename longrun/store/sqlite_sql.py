@@ -16,18 +16,23 @@ from longrun.store.rows import INSERT_COLUMNS, append_sql, dump_items, micros
 __all__ = [
     "CHANGED_SINCE",
     "CHILDREN",
+    "CHILD_IDS",
     "CLAIM",
     "COMPARTMENT_PURGE_CANDIDATES",
     "DELETE",
     "EXPIRED_LEASES",
     "FINISH",
     "FINISH_IN_PROGRESS",
+    "FINISH_STATUS",
+    "FINISH_STATUS_IN_PROGRESS",
     "GET",
     "GET_FENCED",
     "GET_TOMBSTONE",
     "HEARTBEAT",
     "IDEMPOTENT_LOOKUP",
     "INSERT",
+    "INSERT_HEAD",
+    "INSERT_MARKS",
     "INSERT_TOMBSTONE",
     "MARK_MISSED",
     "PURGE_CANDIDATES",
@@ -43,6 +48,9 @@ INSERT = (
     f"INSERT INTO operations ({', '.join(INSERT_COLUMNS)}) "
     f"VALUES ({', '.join(':' + c for c in INSERT_COLUMNS)})"
 )
+# the same, for rows that the writer merges into one multi-row INSERT (positional parameters)
+INSERT_HEAD = f"INSERT INTO operations ({', '.join(INSERT_COLUMNS)}) VALUES "
+INSERT_MARKS = f"({', '.join('?' * len(INSERT_COLUMNS))})"
 
 IDEMPOTENT_LOOKUP = (
     "SELECT * FROM operations WHERE compartment_id = :compartment_id "
@@ -68,6 +76,10 @@ GET_FENCED = "SELECT status, attempt FROM operations WHERE id = :id AND lease_id
 # start is never before the acceptance and an end never before the start (or the acceptance).
 _FINISHED = """CASE WHEN :time_finished IS NULL THEN {kept}
         ELSE max(:time_finished, coalesce(time_started, time_accepted)) END"""
+
+# The ids of an operation's children, comma-separated (a RETURNING saves a second statement).
+CHILD_IDS = """(SELECT group_concat(k.id) FROM (SELECT c.id FROM operations AS c
+    WHERE c.parent_id = operations.id ORDER BY c.id) AS k) AS child_ids"""
 
 # Oldest first among what may start now; the write lock of BEGIN IMMEDIATE makes it exclusive.
 CLAIM_TEMPLATE = """
@@ -119,13 +131,18 @@ UPDATE operations SET status = :status, last_action_time = :now, version = versi
     worker_id = CASE WHEN :requeue = 1 THEN NULL ELSE worker_id END,
     lease_id = NULL, lease_expires = NULL
 WHERE id = :id AND lease_id = :lease_id
-RETURNING *
+RETURNING *, {CHILD_IDS}
 """
 
 # the common case, one statement: finishing an attempt that nobody asked to cancel
 FINISH_IN_PROGRESS = FINISH.replace(
     "WHERE id = :id AND lease_id = :lease_id",
     "WHERE id = :id AND lease_id = :lease_id AND status = 'IN_PROGRESS'",
+)
+# the same two, returning the status only: the whole row costs the writer about 20 µs more
+FINISH_STATUS = FINISH.replace(f"RETURNING *, {CHILD_IDS}", "RETURNING status")
+FINISH_STATUS_IN_PROGRESS = FINISH_IN_PROGRESS.replace(
+    f"RETURNING *, {CHILD_IDS}", "RETURNING status"
 )
 
 # A transition made by the service or the reaper (no lease to fence; the status is checked).
