@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import stat
+import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -70,18 +71,37 @@ def _scan(source: Path) -> tuple[str, dict[str, os.stat_result], list[tuple[str,
         return "file", {source.name: top}, [(".", 0o755)]
     files: dict[str, os.stat_result] = {}
     dirs = [(".", stat.S_IMODE(top.st_mode))]
-    for folder, subdirs, names in os.walk(source):
-        subdirs.sort()
-        rel = os.path.relpath(folder, source)
-        for name in subdirs:
-            st = os.lstat(os.path.join(folder, name))
-            if stat.S_ISDIR(st.st_mode):
-                dirs.append((os.path.normpath(os.path.join(rel, name)), stat.S_IMODE(st.st_mode)))
-        for name in sorted(names):
-            st = os.lstat(os.path.join(folder, name))
-            if stat.S_ISREG(st.st_mode):
-                files[os.path.normpath(os.path.join(rel, name))] = st
+    for rel, entry in _entries(str(source)):
+        if entry.is_dir(follow_symlinks=False):
+            dirs.append((rel, stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode)))
+        elif entry.is_file(follow_symlinks=False):
+            files[rel] = entry.stat(follow_symlinks=False)
     return "dir", files, dirs
+
+
+def _file_names(source: Path) -> set[str]:
+    """The regular files under ``source`` now, by relative path: from the directory entries'
+    types alone, with no stat per file (the end-of-take check for files that came or went)."""
+    if not source.is_dir():
+        return {source.name} if source.is_file() else set()
+    return {rel for rel, entry in _entries(str(source)) if entry.is_file(follow_symlinks=False)}
+
+
+def _entries(top: str, prefix: str = "") -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Every entry under ``top`` (relative path, entry), in os.walk's top-down sorted order:
+    a folder's entries, then each of its subfolders'. Symlinks are not followed."""
+    try:
+        with os.scandir(top) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except (FileNotFoundError, NotADirectoryError):  # it went meanwhile: its files are missed
+        return
+    folders = []
+    for entry in entries:
+        yield prefix + entry.name, entry
+        if entry.is_dir(follow_symlinks=False):
+            folders.append(entry)
+    for folder in folders:
+        yield from _entries(folder.path, f"{prefix}{folder.name}/")
 
 
 def _same(a: os.stat_result, b: os.stat_result) -> bool:
@@ -89,19 +109,36 @@ def _same(a: os.stat_result, b: os.stat_result) -> bool:
 
 
 def run_parallel(meter: Meter, jobs: Sequence[Callable[[], Any]], threads: int) -> list[Any]:
-    """Run ``jobs`` on ``threads`` threads; the first error stops the rest and is raised."""
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="longrun-io") as pool:
-        futures = [pool.submit(job) for job in jobs]
-        wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in futures if f.done() and f.exception() is not None]
-        if failed:
-            meter.stop.set()
-            for future in futures:
-                future.cancel()
-            wait(futures)
-            errors = [f.exception() for f in failed if not isinstance(f.exception(), Stopped)]
-            raise (errors or [f.exception() for f in failed])[0]  # type: ignore[misc]
-    return [f.result() for f in futures]
+    """Run ``jobs`` on ``threads`` threads, each taking the next job as it finishes one (no
+    future per job); the first error stops the rest and is raised. Results in job order."""
+    results: list[Any] = [None] * len(jobs)
+    errors: list[tuple[int, BaseException]] = []
+    order = itertools.count()  # next() on a count is atomic: each job is taken once
+
+    def work() -> None:
+        while not meter.stop.is_set():
+            index = next(order)
+            if index >= len(jobs):
+                return
+            try:
+                results[index] = jobs[index]()
+            except BaseException as exc:
+                errors.append((index, exc))
+                meter.stop.set()  # the other threads' next tick raises Stopped
+
+    workers = [
+        threading.Thread(target=work, name=f"longrun-io-{n}", daemon=True)
+        for n in range(min(threads, len(jobs)))
+    ]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    if errors:
+        errors.sort(key=lambda error: error[0])
+        real = [exc for _, exc in errors if not isinstance(exc, Stopped)]
+        raise (real or [exc for _, exc in errors])[0]
+    return results
 
 
 def _read_file(store: SnapshotStore, meter: Meter, path: str, rel: str, seen: Any) -> FileEntry:
@@ -139,8 +176,8 @@ def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
         for rel, st in sorted(files.items(), key=lambda item: -item[1].st_size)
     ]
     entries = sorted(run_parallel(meter, jobs, data.threads), key=lambda e: e.path)
-    _, again, _ = _scan(source)
-    for rel in sorted(set(files) ^ set(again)):
+    again = _file_names(source)
+    for rel in sorted(set(files) ^ again):
         raise _changed(str(base / rel), "appeared" if rel in again else "vanished")
     manifest = Manifest(
         store.new_snapshot_id(), ctx.compartment_id, str(source), kind, time.time(), entries, dirs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import secrets
@@ -145,6 +146,8 @@ class SnapshotStore:
         self.manifests = self.root / "manifests"
         self.tmp = self.root / "tmp"
         self._blobs, self._tmp = str(self.blobs), str(self.tmp)
+        self._prefix = secrets.token_hex(6)
+        self._count = itertools.count()  # next() on a count is atomic across threads
 
     def ensure(self) -> SnapshotStore:
         """Create the folders (all 256 blob shards at once: no mkdir per blob later)."""
@@ -169,31 +172,39 @@ class SnapshotStore:
         return Path(self._temp(suffix))
 
     def _temp(self, suffix: str = "") -> str:
-        return f"{self._tmp}/{secrets.token_hex(10)}{suffix}"
+        # unique without a random draw per file: this store object's prefix, the process, a count
+        return f"{self._tmp}/{self._prefix}-{os.getpid()}-{next(self._count)}{suffix}"
 
     def put_stream(self, src: BinaryIO, tick: Tick | None = None) -> tuple[str, int, bool]:
         """Store the content of ``src``; returns (sha256, size, stored) — stored is False when
-        the blob was already there (deduplicated)."""
-        head = src.read(CHUNK)
+        the blob was already there (deduplicated). Reads into this thread's buffer: no
+        allocation per file, and each byte is read once for both the hash and the copy."""
+        buffer = _buffer()
+        read = src.readinto(buffer)  # type: ignore[attr-defined]
+        head = memoryview(buffer)[:read]
         if tick is not None:
-            tick(len(head))
-        if len(head) < CHUNK:  # a small file: hash it first, write it only if it is new
+            tick(read)
+        if read < CHUNK:  # a small file: hash it first, write it only if it is new
             digest = hashlib.sha256(head).hexdigest()
             if self.has_blob(digest):
-                return digest, len(head), self.adopt(None, digest)
-            return digest, len(head), self._put_bytes(head, digest)
+                return digest, read, self.adopt(None, digest)
+            self._put_new(head, digest)
+            return digest, read, True
+        hasher = hashlib.sha256(head)
         temp = self._temp(".blob")
         fd = os.open(temp, _CREATE, 0o644)
         try:
             with os.fdopen(fd, "wb", buffering=0) as dst:
-                _write_all(fd, head)
-                digest, size = copy_stream(src, dst, tick, hashlib.sha256(head))
-            return digest, size + len(head), self.adopt(Path(temp), digest)
+                _write_all(fd, head)  # before copy_stream reuses the buffer
+                digest, size = copy_stream(src, dst, tick, hasher)
+            return digest, size + read, self.adopt(Path(temp), digest)
         except BaseException:
             _unlink(temp)
             raise
 
-    def _put_bytes(self, data: bytes, digest: str) -> bool:
+    def _put_new(self, data: memoryview, digest: str) -> None:
+        """Write a blob found missing: a concurrent writer of the same content writes the same
+        bytes, so replacing its blob is harmless (no second existence check)."""
         temp = self._temp(".blob")
         fd = os.open(temp, _CREATE, 0o644)
         try:
@@ -201,7 +212,7 @@ class SnapshotStore:
                 _write_all(fd, data)
             finally:
                 os.close(fd)
-            return self.adopt(Path(temp), digest)
+            os.replace(temp, self._blob(digest))
         except BaseException:
             _unlink(temp)
             raise
