@@ -32,9 +32,8 @@ class Run:
         self.write_lock = asyncio.Lock()  # a heartbeat and the finish never overlap
         self.closed = False  # nothing more is written for this attempt
         self.last_beat = time.monotonic()
-        self.cancel_requested = asyncio.Event()
+        self.cancel_requested = False  # the store said CANCELING
         self.aborted: str | None = None  # LEASE_LOST or SHUTDOWN
-        self.abort_requested = asyncio.Event()
         self.handler: asyncio.Future[Any] | None = None
         self.task: asyncio.Task[None] | None = None
         # what supervise awaits: resolved by the handler's end, a timer, a cancel or an abort
@@ -43,8 +42,8 @@ class Run:
 
     def request_cancel(self) -> None:
         """The store says CANCELING: tell the handler, start the grace period."""
-        if not self.cancel_requested.is_set():
-            self.cancel_requested.set()
+        if not self.cancel_requested:
+            self.cancel_requested = True
             self.ctx.signal_cancel()
             if self._wake_on_cancel:
                 self._wake()
@@ -53,7 +52,6 @@ class Run:
         """Stop supervising now: the lease is lost, or the worker is shutting down."""
         if self.aborted is None:
             self.aborted = reason
-            self.abort_requested.set()
             self._wake()
         self.ctx.signal_cancel()
 
@@ -70,11 +68,26 @@ def is_async_handler(handler: Handler) -> bool:
     )
 
 
+_KINDS: dict[Any, bool] = {}  # handler -> is_async_handler(handler), asked once per handler
+
+
+def _is_async(handler: Handler) -> bool:
+    try:
+        return _KINDS[handler]
+    except KeyError:
+        if len(_KINDS) > 1024:  # many short-lived apps (tests): stay bounded
+            _KINDS.clear()
+        kind = _KINDS[handler] = is_async_handler(handler)
+        return kind
+    except TypeError:  # an unhashable callable object
+        return is_async_handler(handler)
+
+
 def start_handler(run: Run, value: Any, executor: Executor) -> asyncio.Future[Any]:
     """Start ``handler(ctx, value)``: a task for ``async def``, a thread of ``executor`` else."""
     handler = run.op_type.handler
     future: asyncio.Future[Any]
-    if is_async_handler(handler):
+    if _is_async(handler):
         future = asyncio.ensure_future(handler(run.ctx, value))
     else:
         future = asyncio.get_running_loop().run_in_executor(executor, handler, run.ctx, value)
@@ -95,10 +108,10 @@ async def supervise(run: Run, handler: asyncio.Future[Any]) -> Ending:
     deadline = loop.time() + timeout if timeout else None
     await _wait(run, handler, deadline, on_cancel=True)
     if not handler.done() and run.aborted is None:
-        ending.timed_out = not run.cancel_requested.is_set()
+        ending.timed_out = not run.cancel_requested
         run.ctx.signal_cancel()
         await _wait(run, handler, loop.time() + run.rules.cancel_grace, on_cancel=False)
-    ending.cancel_requested = run.cancel_requested.is_set()
+    ending.cancel_requested = run.cancel_requested
     if handler.done():
         if handler.cancelled():
             ending.error = asyncio.CancelledError()
@@ -120,7 +133,7 @@ async def _wait(
     or the deadline (loop time) passes: one future and callbacks, no task per signal."""
     if handler.done() or run.aborted is not None:
         return
-    if on_cancel and run.cancel_requested.is_set():
+    if on_cancel and run.cancel_requested:
         return
     loop = asyncio.get_running_loop()
     run._waiter = waiter = loop.create_future()

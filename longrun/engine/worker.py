@@ -207,8 +207,8 @@ class Worker:
         self.counters.claimed += 1
         self._runs[run.op_id] = run
         run.task = asyncio.create_task(self._run(run), name=f"longrun-op-{run.op_id}")
-        if log.isEnabledFor(logging.INFO):  # two lines per operation: build nothing when unseen
-            log.info("claimed %s (attempt %d)", run.op_id, op.attempt, extra=_extra(run))
+        if log.isEnabledFor(logging.DEBUG):  # one line per operation: only when asked for
+            log.debug("claimed %s (attempt %d)", run.op_id, op.attempt, extra=_extra(run))
 
     # running -----------------------------------------------------------------------------------
     async def _run(self, run: Run) -> None:
@@ -301,8 +301,10 @@ class Worker:
             self.counters.canceled += 1
         elif status is Status.ACCEPTED:
             self.counters.retried += 1
-        if log.isEnabledFor(logging.INFO):
-            log.info("finished %s: %s", run.op_id, status.value, extra=_extra(run))
+        # a success is in the record; a line each would cost more than the operation at scale
+        level = logging.DEBUG if status is Status.SUCCEEDED else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(level, "finished %s: %s", run.op_id, status.value, extra=_extra(run))
 
     def _count_lease_lost(self, run: Run) -> None:
         self.counters.lease_lost += 1
@@ -354,7 +356,7 @@ class Worker:
         run.last_beat = time.monotonic()
         self.counters.heartbeats += 1
         if status is Status.CANCELING:
-            if not run.cancel_requested.is_set():  # once: its children are asked to cancel too
+            if not run.cancel_requested:  # once: its children are asked to cancel too
                 await self.family.cancel_children(run.op_id)
             run.request_cancel()
 
