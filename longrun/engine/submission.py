@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from longrun.engine.registry import OperationType
-from longrun.model import Operation, Status, canonical_json, new_id
+from longrun.model import Progress, Status, canonical_json, new_id
+from longrun.model.operation import trusted_operation
 from longrun.store.base import NewOperation
 
 __all__ = ["new_operation"]
@@ -46,19 +47,36 @@ def new_operation(
                 }
             ).encode()
         ).hexdigest()
-    operation = Operation(
-        id=new_id(),
-        operation_type=op_type.name,
-        compartment_id=compartment_id,
-        status=Status.ACCEPTED,
-        input=stored_input,
-        time_accepted=now,
-        last_action_time=now,
-        parent_id=parent_id,
-        max_attempts=max_attempts or op_type.max_attempts,
-        not_before=not_before,
-        deadline=deadline,
-        idempotency_key=idempotency_key,
+    # every value is already checked (the service, the registry): no second validation
+    operation = trusted_operation(
+        {
+            "id": new_id(),
+            "operation_type": op_type.name,
+            "compartment_id": compartment_id,
+            "status": Status.ACCEPTED,
+            "input": stored_input,
+            "percent_complete": 0.0,
+            "progress": Progress(),
+            "estimated_completion_time": None,
+            "time_accepted": now,
+            "time_started": None,
+            "last_action_time": now,
+            "time_finished": None,
+            "resource_location": None,
+            "result": None,
+            "errors": [],
+            "logs": [],
+            "resources": [],
+            "parent_id": parent_id,
+            "children": [],
+            "attempt": 1,
+            "max_attempts": max_attempts or op_type.max_attempts,
+            "not_before": not_before,
+            "deadline": deadline,
+            "idempotency_key": idempotency_key,
+            "worker_id": None,
+            "version": 1,
+        }
     )
     return NewOperation(
         operation=operation,

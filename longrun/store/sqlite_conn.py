@@ -183,8 +183,11 @@ class SQLiteConnections:
         conn = self._wconn
         assert conn is not None
         outcomes: list[tuple[bool, Any]] = []
+        # a lone row is one statement: SQLite makes it its own transaction, two statements fewer
+        alone = len(batch) == 1 and isinstance(batch[0][0], Insert)
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            if not alone:
+                conn.execute("BEGIN IMMEDIATE")
             i = 0
             while i < len(batch):
                 job, _future, _loop, savepoint = batch[i]
@@ -195,7 +198,8 @@ class SQLiteConnections:
                     continue
                 outcomes.append(self._run_one(conn, job, savepoint))
                 i += 1
-            conn.execute("COMMIT")
+            if not alone:
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             log.warning("SQLite write batch failed: %s", exc)
             if conn.in_transaction:
