@@ -89,6 +89,9 @@ class Worker:
         )
         self.family = Family(store, app, self.clock)
         self._runs: dict[str, Run] = {}
+        # runs whose handler is over and whose last write is on its way: their slots are free,
+        # so the next claim joins that write's group commit instead of waiting for it
+        self._ending: set[str] = set()
         self._threads: ThreadPoolExecutor | None = None
         self._stopping = asyncio.Event()  # no more claims
         self._closing = asyncio.Event()  # the flush and housekeeping loops end
@@ -158,7 +161,7 @@ class Worker:
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
             self._slot_freed.clear()
-            free = self.slots - len(self._runs)
+            free = self.slots - len(self._runs) + len(self._ending)
             if free <= 0:
                 await _first(self._slot_freed, self._stopping, timeout=self.poll_interval)
                 continue
@@ -226,6 +229,8 @@ class Worker:
             if not handler.done():
                 self._abandon(run, handler, ending)
             await self._join_children(run, ending)
+            self._ending.add(run.op_id)
+            self._slot_freed.set()
             if run.aborted != LEASE_LOST:
                 await self._finish(run, ending)
             if keys:
@@ -236,6 +241,7 @@ class Worker:
             run.ctx.detach()
             run.closed = True
             self._runs.pop(run.op_id, None)
+            self._ending.discard(run.op_id)
             self._slot_freed.set()
 
     async def _lock(self, run: Run, keys: list[str]) -> bool:
