@@ -50,11 +50,11 @@ from longrun.store.postgres_rows import (
     insert_params,
     list_sql,
     row_to_operation,
-    row_to_tombstone,
     update_params,
+    utc,
 )
 from longrun.store.postgres_webhooks import PostgresWebhooks
-from longrun.store.rows import dump_items
+from longrun.store.rows import dump_items, row_to_tombstone
 from longrun.store.transitions import lost_worker_decision, manual_transition
 
 __all__ = ["PostgresStore"]
@@ -166,7 +166,7 @@ class PostgresStore(PostgresAccess, PostgresWebhooks, PostgresLocks, PostgresRet
     async def get_tombstone(self, op_id: str) -> Tombstone | None:
         async def job(conn: Conn) -> Tombstone | None:
             row = await _fetchone(conn, q.GET_TOMBSTONE, {"id": op_id})
-            return None if row is None else row_to_tombstone(row)
+            return None if row is None else row_to_tombstone(row, utc)
 
         return await self._read(job)
 

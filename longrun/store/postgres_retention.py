@@ -10,7 +10,8 @@ from typing import Any
 from longrun.store import postgres_sql as q
 from longrun.store.base import PURGED_BY_RETENTION, PURGED_WITH_COMPARTMENT, Tombstone
 from longrun.store.postgres_conn import Conn
-from longrun.store.postgres_rows import row_to_tombstone
+from longrun.store.postgres_rows import utc
+from longrun.store.rows import row_to_tombstone
 
 __all__ = ["PostgresRetention"]
 
@@ -52,7 +53,7 @@ class PostgresRetention:
 
         async def job(conn: Conn) -> builtins.list[Tombstone]:
             cur = await conn.execute(q.PURGE_COMPARTMENT, params)
-            return sorted((row_to_tombstone(row) for row in await cur.fetchall()), key=_by_id)
+            return sorted((row_to_tombstone(row, utc) for row in await cur.fetchall()), key=_by_id)
 
         purged: builtins.list[Tombstone] = await self._write(job, atomic=False)
         return purged

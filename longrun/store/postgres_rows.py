@@ -9,7 +9,7 @@ from typing import Any
 
 from longrun.model import IllegalTransition, Operation, Status, check_transition
 from longrun.store import postgres_sql as q
-from longrun.store.base import ListQuery, NewOperation, Outcome, Tombstone, Update
+from longrun.store.base import ListQuery, NewOperation, Outcome, Update
 from longrun.store.rows import TIME_COLUMNS, dump_items, insert_values
 
 __all__ = [
@@ -17,7 +17,6 @@ __all__ = [
     "insert_params",
     "list_sql",
     "row_to_operation",
-    "row_to_tombstone",
     "update_params",
     "utc",
 ]
@@ -39,18 +38,6 @@ def insert_params(new: NewOperation) -> dict[str, Any]:
 def utc(value: datetime) -> datetime:
     """The same instant with tzinfo UTC."""
     return value if value.tzinfo is UTC else value.astimezone(UTC)
-
-
-def row_to_tombstone(row: Mapping[str, Any]) -> Tombstone:
-    """The Tombstone of a stored row."""
-    return Tombstone(
-        id=row["id"],
-        compartment_id=row["compartment_id"],
-        operation_type=row["operation_type"],
-        status=Status(row["status"]),
-        purged_at=utc(row["purged_at"]),
-        reason=row["reason"],
-    )
 
 
 def row_to_operation(row: Mapping[str, Any] | None) -> Operation:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -155,13 +155,13 @@ def row_to_operation(row: Any, children: Sequence[str] = ()) -> Operation:
     return trusted_operation(data)
 
 
-def row_to_tombstone(row: Any) -> Tombstone:
-    """The Tombstone of a stored row."""
+def row_to_tombstone(row: Any, read_time: Callable[[Any], datetime] = from_micros) -> Tombstone:
+    """The Tombstone of a stored row; ``read_time`` turns the engine's stored time into UTC."""
     return Tombstone(
         id=row["id"],
         compartment_id=row["compartment_id"],
         operation_type=row["operation_type"],
         status=Status(row["status"]),
-        purged_at=from_micros(row["purged_at"]),
+        purged_at=read_time(row["purged_at"]),
         reason=row["reason"],
     )
