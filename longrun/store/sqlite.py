@@ -47,6 +47,7 @@ from longrun.store.rows import (
     row_to_tombstone,
 )
 from longrun.store.sqlite_access import SQLiteAccess
+from longrun.store.sqlite_batch import MergedFinish
 from longrun.store.sqlite_changes import ChangeSignal
 from longrun.store.sqlite_conn import Insert, SQLiteConnections, migrate
 from longrun.store.sqlite_locks import SQLiteLocks
@@ -113,7 +114,7 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
         values = insert_values(new)
         if new.operation.idempotency_key is None:  # nothing to look up: one row among many
             row = tuple(values[c] for c in INSERT_COLUMNS)
-            await self._conns.insert(Insert(q.INSERT_HEAD, q.INSERT_MARKS, row))
+            await self._conns.write_merged(Insert(q.INSERT_HEAD, q.INSERT_MARKS, row))
             return SubmitResult(new.operation, True, new.request_hash)
 
         def job(conn: sqlite3.Connection) -> SubmitResult:
@@ -255,8 +256,10 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
         self, op_id: str, lease_id: str, now: datetime, outcome: Outcome
     ) -> Status:
         sqls = (q.FINISH_STATUS_IN_PROGRESS, q.FINISH_STATUS)
-        job = self._finish_job(op_id, lease_id, now, outcome, *sqls)
-        return Status((await self._conns.write(job, savepoint=False))["status"])
+        single = self._finish_job(op_id, lease_id, now, outcome, *sqls)
+        # a burst of finishes becomes one statement; each row stays fenced by its lease
+        merged = MergedFinish(op_id, lease_id, now, outcome, single)
+        return Status((await self._conns.write_merged(merged))["status"])
 
     @staticmethod
     def _finish_job(

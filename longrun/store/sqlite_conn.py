@@ -13,6 +13,7 @@ import logging
 import queue
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -20,7 +21,16 @@ from typing import Any, TypeVar
 from longrun.model import ConfigurationError, LongrunError, StoreUnavailable
 from longrun.store.migrate import load_migrations, split_statements
 
-__all__ = ["SYNCHRONOUS", "Insert", "SQLiteConnections", "connect", "migrate", "translate"]
+__all__ = [
+    "SYNCHRONOUS",
+    "Insert",
+    "Mergeable",
+    "SQLiteConnections",
+    "connect",
+    "migrate",
+    "run_job",
+    "translate",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,14 +40,44 @@ _STOP = object()
 _MAX_PARAMS = 32_766  # SQLite's bound on the parameters of one statement (3.32 and later)
 
 
-class Insert:
+class Mergeable(ABC):
+    """A write that the writer runs together with its neighbours of the same ``merge_key`` in
+    one statement (``width`` parameters each, within SQLite's bound for one statement)."""
+
+    __slots__ = ()
+    merge_key: str = ""
+    width: int = 1
+
+    @classmethod
+    @abstractmethod
+    def run_many(cls, conn: sqlite3.Connection, jobs: list[Any]) -> list[tuple[bool, Any]]:
+        """Run ``jobs`` (all of this class and key): an (ok, value or exception) for each."""
+
+
+class Insert(Mergeable):
     """One row of an INSERT (``head`` ends in VALUES, ``marks`` is its ``(?, …)``): the writer
     merges neighbouring rows of the same head into one multi-row statement."""
 
-    __slots__ = ("head", "marks", "values")
+    __slots__ = ("head", "marks", "merge_key", "values", "width")
 
     def __init__(self, head: str, marks: str, values: tuple[Any, ...]) -> None:
         self.head, self.marks, self.values = head, marks, values
+        self.merge_key, self.width = head, len(values)
+
+    @classmethod
+    def run_many(cls, conn: sqlite3.Connection, jobs: list[Any]) -> list[tuple[bool, Any]]:
+        head = jobs[0].head
+        if len(jobs) > 1:
+            try:  # one statement: it inserts every row or, refused, none
+                conn.execute(
+                    head + ",".join(r.marks for r in jobs), [v for r in jobs for v in r.values]
+                )
+                return [(True, None)] * len(jobs)
+            except sqlite3.OperationalError:
+                raise  # locked or I/O: the whole batch fails and is reported
+            except sqlite3.Error:
+                pass  # a row was refused: row by row, so that only its caller hears of it
+        return [run_job(conn, _single(head, r), False) for r in jobs]
 
 
 SYNCHRONOUS = ("NORMAL", "FULL")  # NORMAL: a commit survives a crash of the process, not of power
@@ -93,6 +133,34 @@ def migrate(path: str) -> None:
         raise ConfigurationError(f"cannot open SQLite store {path}: {exc}") from exc
     finally:
         conn.close()
+
+
+def run_job(conn: sqlite3.Connection, job: Job, savepoint: bool) -> tuple[bool, Any]:
+    """Run one job in the open transaction: (True, its value) or (False, its exception)."""
+    if not savepoint:
+        try:
+            return True, job(conn)
+        except sqlite3.OperationalError:
+            raise  # locked or I/O: the whole batch fails and is reported
+        except sqlite3.Error as exc:
+            return False, translate(exc)
+        except BaseException as exc:  # raised before its one write: nothing to undo
+            return False, exc
+    conn.execute("SAVEPOINT job")
+    try:
+        value = job(conn)
+    except sqlite3.Error as exc:
+        conn.execute("ROLLBACK TO job")
+        conn.execute("RELEASE job")
+        if isinstance(exc, sqlite3.OperationalError):
+            raise  # locked or I/O: the whole batch fails and is reported
+        return False, translate(exc)
+    except BaseException as exc:  # a job's own error (NotFound, LeaseLost …): roll it back alone
+        conn.execute("ROLLBACK TO job")
+        conn.execute("RELEASE job")
+        return False, exc
+    conn.execute("RELEASE job")
+    return True, value
 
 
 def _single(head: str, row: Insert) -> Job:
@@ -152,12 +220,12 @@ class SQLiteConnections:
         self._jobs.put((job, future, loop, savepoint))
         return await future
 
-    async def insert(self, row: Insert) -> None:
-        """Insert one row in the next group commit, in one statement with its neighbours."""
+    async def write_merged(self, job: Mergeable) -> Any:
+        """Run ``job`` in the next group commit, in one statement with its like neighbours."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._jobs.put((row, future, loop, False))
-        await future
+        future: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put((job, future, loop, False))
+        return await future
 
     def _write_loop(self) -> None:
         while True:
@@ -191,12 +259,12 @@ class SQLiteConnections:
             i = 0
             while i < len(batch):
                 job, _future, _loop, savepoint = batch[i]
-                if isinstance(job, Insert):
-                    rows = self._neighbours(batch, i)
-                    outcomes.extend(self._insert_rows(conn, rows))
-                    i += len(rows)
+                if isinstance(job, Mergeable):
+                    group = self._neighbours(batch, i)
+                    outcomes.extend(type(job).run_many(conn, group))
+                    i += len(group)
                     continue
-                outcomes.append(self._run_one(conn, job, savepoint))
+                outcomes.append(run_job(conn, job, savepoint))
                 i += 1
             if not alone:
                 conn.execute("COMMIT")
@@ -214,61 +282,17 @@ class SQLiteConnections:
                 loop.call_soon_threadsafe(self._resolve, items, wrote)
 
     @staticmethod
-    def _neighbours(batch: list[Any], start: int) -> list[Insert]:
-        """The Insert at ``start`` and those right after it with the same head, up to the
-        parameter bound of one statement."""
-        first: Insert = batch[start][0]
-        most = max(1, _MAX_PARAMS // max(1, len(first.values)))
-        rows = [first]
+    def _neighbours(batch: list[Any], start: int) -> list[Any]:
+        """The mergeable job at ``start`` and those right after it of the same class and key,
+        up to the parameter bound of one statement."""
+        first: Mergeable = batch[start][0]
+        most = max(1, _MAX_PARAMS // max(1, first.width))
+        group = [first]
         for job, *_ in batch[start + 1 : start + most]:
-            if not isinstance(job, Insert) or job.head != first.head:
+            if type(job) is not type(first) or job.merge_key != first.merge_key:
                 break
-            rows.append(job)
-        return rows
-
-    @classmethod
-    def _insert_rows(cls, conn: sqlite3.Connection, rows: list[Insert]) -> list[tuple[bool, Any]]:
-        head = rows[0].head
-        if len(rows) > 1:
-            try:  # one statement: it inserts every row or, refused, none
-                conn.execute(
-                    head + ",".join(r.marks for r in rows), [v for r in rows for v in r.values]
-                )
-                return [(True, None)] * len(rows)
-            except sqlite3.OperationalError:
-                raise  # locked or I/O: the whole batch fails and is reported
-            except sqlite3.Error:
-                pass  # a row was refused: row by row, so that only its caller hears of it
-        return [cls._run_one(conn, _single(head, r), False) for r in rows]
-
-    @staticmethod
-    def _run_one(conn: sqlite3.Connection, job: Job, savepoint: bool) -> tuple[bool, Any]:
-        if not savepoint:
-            try:
-                return True, job(conn)
-            except sqlite3.OperationalError:
-                raise  # locked or I/O: the whole batch fails and is reported
-            except sqlite3.Error as exc:
-                return False, translate(exc)
-            except BaseException as exc:  # raised before its one write: nothing to undo
-                return False, exc
-        conn.execute("SAVEPOINT job")
-        try:
-            value = job(conn)
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK TO job")
-            conn.execute("RELEASE job")
-            if isinstance(exc, sqlite3.OperationalError):
-                raise  # locked or I/O: the whole batch fails and is reported
-            return False, translate(exc)
-        except (
-            BaseException
-        ) as exc:  # a job's own error (NotFound, LeaseLost …): roll it back alone
-            conn.execute("ROLLBACK TO job")
-            conn.execute("RELEASE job")
-            return False, exc
-        conn.execute("RELEASE job")
-        return True, value
+            group.append(job)
+        return group
 
     def _resolve(self, items: list[tuple[asyncio.Future[Any], bool, Any]], wrote: bool) -> None:
         for future, ok, value in items:
