@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,19 @@ def test_a_file_vanishing_during_the_take_fails(builtin_app: App, tmp_path: Path
     run = _take_while(builtin_app, source, victim.unlink)
     assert run.status is Status.FAILED
     assert str(victim) in run.errors[-1].message and "vanished" in run.errors[-1].message
+
+
+def test_a_folder_vanishing_during_the_take_fails_naming_its_file(
+    builtin_app: App, tmp_path: Path
+) -> None:
+    source = tmp_path / "src"
+    (source / "sub").mkdir(parents=True)
+    (source / "a-big.bin").write_bytes(os.urandom(3 << 20))  # read first: the largest
+    gone = source / "sub" / "z.txt"
+    gone.write_text("bye")
+    run = _take_while(builtin_app, source, lambda: shutil.rmtree(source / "sub"))
+    assert run.status is Status.FAILED and run.errors[-1].code == "SourceChanged"
+    assert str(gone) in run.errors[-1].message and "vanished" in run.errors[-1].message
 
 
 def _apply(app: App, snapshot_id: str, target: Path, **more: Any) -> Any:
