@@ -85,13 +85,18 @@ def _round(home: Path, src: Path, threads: int, n: int) -> dict[str, float]:
             lambda: run(app, "snapshot.take", {"source": str(src), "threads": threads}),
         ),
     ]
+    if n % 2:  # every other round the other way round: neither always runs first after a cleanup
+        steps.reverse()
+    taken: Any = None
     for name, step in steps:
         os.sync()
         times[name], value = timed(name, step)
         if name == "cp -r":  # a take is durable when it ends (it syncs): what cp -r needs for that
             synced, _ = timed("  then sync", os.sync)
             times["cp -r + sync"] = times[name] + synced
-    snapshot_id = value.resource_location
+        if name == "snapshot.take":
+            taken = value
+    snapshot_id = taken.resource_location
     os.sync()
     times["snapshot.apply"], _ = timed(
         "snapshot.apply",
@@ -150,7 +155,10 @@ def main() -> None:
             ),
         )
     props = inc.progress.properties
-    mbps = lambda seconds: total / MB / seconds  # noqa: E731
+
+    def mbps(seconds: float) -> float:
+        return total / MB / seconds
+
     print()
     print(f"data: {total / MB:.0f} MB in {files} files; best (median) of {args.rounds} rounds")
     for name in ("cp -r", "cp -r + sync", "tar -c"):
