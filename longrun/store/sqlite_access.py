@@ -11,7 +11,7 @@ from typing import Any
 from longrun.model import NotFound
 from longrun.store.access import ApiKey, AuditRecord, audit_from_row, key_from_row
 from longrun.store.rows import micros
-from longrun.store.sqlite_conn import SQLiteConnections
+from longrun.store.sqlite_conn import Insert, SQLiteConnections
 
 __all__ = ["SQLiteAccess"]
 
@@ -25,10 +25,9 @@ REVOKE_KEY = (
     "UPDATE api_keys SET revoked_at = coalesce(revoked_at, :now) WHERE id = :id RETURNING *"
 )
 LIST_KEYS = "SELECT * FROM api_keys ORDER BY created_at, id"
-INSERT_AUDIT = (
-    "INSERT INTO audit_log (id, time, caller, action, outcome, status, target, compartment_id) "
-    "VALUES (:id, :time, :caller, :action, :outcome, :status, :target, :compartment_id)"
-)
+_AUDIT_COLUMNS = ("id", "time", "caller", "action", "outcome", "status", "target", "compartment_id")
+_AUDIT_HEAD = f"INSERT INTO audit_log ({', '.join(_AUDIT_COLUMNS)}) VALUES "
+_AUDIT_MARKS = f"({', '.join('?' * len(_AUDIT_COLUMNS))})"
 LIST_AUDIT = (
     "SELECT * FROM audit_log WHERE (:before IS NULL OR id < :before) ORDER BY id DESC LIMIT :limit"
 )
@@ -74,12 +73,10 @@ class SQLiteAccess:
 
     async def record_audit(self, record: AuditRecord) -> None:
         params = {**record.__dict__, "time": micros(record.time)}
-
-        def job(conn: sqlite3.Connection) -> None:
-            conn.execute(INSERT_AUDIT, params)
-
-        # one statement, as every write here: no savepoint
-        await self._conns.write(job, savepoint=False)
+        # one row among the others of the same group commit, in one multi-row INSERT
+        await self._conns.write_merged(
+            Insert(_AUDIT_HEAD, _AUDIT_MARKS, tuple(params[c] for c in _AUDIT_COLUMNS))
+        )
 
     async def list_audit(
         self, limit: int = 100, before_id: str | None = None

@@ -250,22 +250,12 @@ class SQLiteConnections:
     def _run_batch(self, batch: list[Any]) -> None:
         conn = self._wconn
         assert conn is not None
-        outcomes: list[tuple[bool, Any]] = []
         # a lone row is one statement: SQLite makes it its own transaction, two statements fewer
         alone = len(batch) == 1 and isinstance(batch[0][0], Insert)
         try:
             if not alone:
                 conn.execute("BEGIN IMMEDIATE")
-            i = 0
-            while i < len(batch):
-                job, _future, _loop, savepoint = batch[i]
-                if isinstance(job, Mergeable):
-                    group = self._neighbours(batch, i)
-                    outcomes.extend(type(job).run_many(conn, group))
-                    i += len(group)
-                    continue
-                outcomes.append(run_job(conn, job, savepoint))
-                i += 1
+            outcomes = self._run_jobs(conn, batch)
             if not alone:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -281,18 +271,37 @@ class SQLiteConnections:
             with contextlib.suppress(RuntimeError):  # the caller's loop closed: nobody waits
                 loop.call_soon_threadsafe(self._resolve, items, wrote)
 
+    def _run_jobs(self, conn: sqlite3.Connection, batch: list[Any]) -> list[tuple[bool, Any]]:
+        """Every job of the batch in the open transaction; mergeable ones of one kind together."""
+        outcomes: list[tuple[bool, Any] | None] = [None] * len(batch)
+        for i, (job, _future, _loop, savepoint) in enumerate(batch):
+            if outcomes[i] is not None:
+                continue  # ran with an earlier job of its kind
+            if not isinstance(job, Mergeable):
+                outcomes[i] = run_job(conn, job, savepoint)
+                continue
+            where = self._alike(batch, i)
+            done = type(job).run_many(conn, [batch[k][0] for k in where])
+            for k, outcome in zip(where, done, strict=True):
+                outcomes[k] = outcome
+        lost = (False, StoreUnavailable("SQLite: a write was not run"))  # never: all ran
+        return [lost if o is None else o for o in outcomes]
+
     @staticmethod
-    def _neighbours(batch: list[Any], start: int) -> list[Any]:
-        """The mergeable job at ``start`` and those right after it of the same class and key,
-        up to the parameter bound of one statement."""
+    def _alike(batch: list[Any], start: int) -> list[int]:
+        """Where the mergeable job at ``start`` and the later ones of its class and key are, up
+        to the parameter bound of one statement. Running them at the first one's place is safe:
+        every job of a batch was queued before any of them was answered."""
         first: Mergeable = batch[start][0]
         most = max(1, _MAX_PARAMS // max(1, first.width))
-        group = [first]
-        for job, *_ in batch[start + 1 : start + most]:
-            if type(job) is not type(first) or job.merge_key != first.merge_key:
-                break
-            group.append(job)
-        return group
+        where = [start]
+        for k in range(start + 1, len(batch)):
+            job = batch[k][0]
+            if type(job) is type(first) and job.merge_key == first.merge_key:
+                where.append(k)
+                if len(where) == most:
+                    break
+        return where
 
     def _resolve(self, items: list[tuple[asyncio.Future[Any], bool, Any]], wrote: bool) -> None:
         for future, ok, value in items:
