@@ -188,6 +188,9 @@ class SQLiteConnections:
         self._lock = threading.Lock()
         self._wconn: sqlite3.Connection | None = None
         self.on_commit: Callable[[], None] | None = None  # called in the loop after a write commits
+        # jobs a loop queued in its current iteration: handed over once, at its end, so that a
+        # burst wakes the writer (and contends for the GIL) once instead of once per job
+        self._pending: dict[asyncio.AbstractEventLoop, list[Any]] = {}
 
     def start(self) -> None:
         """Open the writer connection and start its thread."""
@@ -217,33 +220,44 @@ class SQLiteConnections:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((job, future, loop, savepoint))
+        self._enqueue(loop, (job, future, loop, savepoint))
         return await future
 
     async def write_merged(self, job: Mergeable) -> Any:
         """Run ``job`` in the next group commit, in one statement with its like neighbours."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._jobs.put((job, future, loop, False))
+        self._enqueue(loop, (job, future, loop, False))
         return await future
+
+    def _enqueue(self, loop: asyncio.AbstractEventLoop, item: Any) -> None:
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        pending.append(item)
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._jobs.put(self._pending.pop(loop, []))
 
     def _write_loop(self) -> None:
         while True:
             first = self._jobs.get()
             if first is _STOP:
                 return
-            batch = [first]
+            batch = list(first)
             stop = False
             while len(batch) < _BATCH:
                 try:
-                    item = self._jobs.get_nowait()
+                    more = self._jobs.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
+                if more is _STOP:
                     stop = True
                     break
-                batch.append(item)
-            self._run_batch(batch)
+                batch.extend(more)
+            if batch:
+                self._run_batch(batch)
             if stop:
                 return
 
