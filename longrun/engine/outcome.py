@@ -97,6 +97,7 @@ def _verdict(ctx: Context, ending: Ending, rules: Rules, now: datetime) -> _Verd
     return _from_return(ctx, ending, now)
 
 
+_SCALARS = (str, int, float, bool)
 _SHUTDOWN = "worker shutting down; the operation goes back to the queue for another worker"
 _CANCELED = "canceled: the handler stopped after the cancel request"
 
@@ -139,13 +140,16 @@ def _from_return(ctx: Context, ending: Ending, now: datetime) -> _Verdict:
     result = ending.value if ending.value is not None else ctx.result
     if isinstance(result, BaseModel):
         result = result.model_dump(mode="json")
-    try:
-        json.dumps(result)
-    except (TypeError, ValueError) as exc:
-        return _failed(
-            "InvalidResult", f"the handler's result is not JSON-serializable: {exc}", now
-        )
+    if result is not None and type(result) not in _SCALARS:  # a scalar is JSON already
+        try:
+            json.dumps(result)
+        except (TypeError, ValueError) as exc:
+            return _failed(
+                "InvalidResult", f"the handler's result is not JSON-serializable: {exc}", now
+            )
     status = Status.SUCCEEDED_WITH_WARNINGS if ctx.has_warnings else Status.SUCCEEDED
+    if not ctx.child_statuses:
+        return _Verdict(status, result=result)
     family, lines = summarize(ctx.child_statuses)
     if family is Status.FAILED:
         return _failed("SubOperationsFailed", "; ".join(lines), now)
