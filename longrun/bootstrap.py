@@ -83,6 +83,7 @@ def build_worker(store: Store, app: App, clock: Clock | None, settings: Settings
         reaper_interval=settings.reaper_interval,
         retention_seconds=settings.retention_seconds,
         tombstone_retention_seconds=settings.tombstone_retention_seconds,
+        audit_retention_seconds=settings.audit_retention_seconds,
         entry_caps=caps,
     )
 

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         description="tombstones of purged operations expire after this (their ids then answer 404)"
         "; None keeps them forever",
     )
+    audit_retention_seconds: float | None = Field(
+        90 * 86400.0,
+        description="audit records older than this are deleted; None keeps them forever",
+    )
     max_body_bytes: int = Field(1 << 20, ge=1024)
     max_wait_seconds: float = Field(60.0, gt=0)
     webhook_secret: SecretStr | None = Field(

@@ -30,12 +30,14 @@ class Housekeeper:
         interval: float,
         retention_seconds: float | None,
         tombstone_retention_seconds: float | None = None,
+        audit_retention_seconds: float | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.interval = interval
         self.retention_seconds = retention_seconds
         self.tombstone_retention_seconds = tombstone_retention_seconds
+        self.audit_retention_seconds = audit_retention_seconds
         self.reaped = 0
         self.purged = 0
         self._last_purge: float | None = None
@@ -83,6 +85,11 @@ class Housekeeper:
             expired = await self.store.expire_tombstones(horizon)
             if expired:
                 log.info("retention: expired %d tombstones", expired, extra={"expired": expired})
+        if self.audit_retention_seconds is not None:  # one row per mutation: bounded too
+            horizon = now - timedelta(seconds=self.audit_retention_seconds)
+            expired = await self.store.expire_audit(horizon)
+            if expired:
+                log.info("retention: expired %d audit records", expired, extra={"expired": expired})
         return count
 
     def _purge_due(self) -> bool:

@@ -57,6 +57,7 @@ class Worker:
         reaper_interval: float = 1.0,
         retention_seconds: float | None = None,
         tombstone_retention_seconds: float | None = None,
+        audit_retention_seconds: float | None = None,
         worker_id: str | None = None,
         entry_caps: EntryCaps | None = None,  # logs and errors kept per operation
     ) -> None:
@@ -86,6 +87,7 @@ class Worker:
             interval=reaper_interval,
             retention_seconds=retention_seconds,
             tombstone_retention_seconds=tombstone_retention_seconds,
+            audit_retention_seconds=audit_retention_seconds,
         )
         self.family = Family(store, app, self.clock)
         self._runs: dict[str, Run] = {}

@@ -7,8 +7,9 @@ import random
 import threading
 import time
 import uuid
+from datetime import datetime
 
-__all__ = ["is_operation_id", "new_id"]
+__all__ = ["id_floor", "is_operation_id", "new_id"]
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -38,6 +39,13 @@ def new_id() -> str:
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
     text = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, without the object
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def id_floor(moment: datetime) -> str:
+    """A string that sorts after every id made before ``moment``'s millisecond and before every
+    id made in it or later: ``id < id_floor(t)`` selects by time through the id's own index."""
+    text = f"{int(moment.timestamp() * 1000) & 0xFFFF_FFFF_FFFF:012x}"
+    return f"{text[:8]}-{text[8:]}-"
 
 
 def is_operation_id(text: str) -> bool:

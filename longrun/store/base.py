@@ -327,6 +327,11 @@ class Store(ABC):
         """Drop the lock rows of an operation that ended (they are dead already; this tidies)."""
 
     @abstractmethod
+    async def expire_audit(self, before: datetime, limit: int = 1000) -> int:
+        """Delete up to ``limit`` audit records older than ``before`` (oldest first); return how
+        many. Without it the audit trail, one row per mutation, would grow the store forever."""
+
+    @abstractmethod
     async def expire_tombstones(self, before: datetime, limit: int = 1000) -> int:
         """Delete up to ``limit`` tombstones made before ``before``; return how many. Their ids
         then answer 404 like ids that never existed: the price of a store that stays bounded."""

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from longrun.model.ids import id_floor
 from longrun.store import postgres_sql as q
 from longrun.store.base import PURGED_BY_RETENTION, PURGED_WITH_COMPARTMENT, Tombstone
 from longrun.store.postgres_conn import Conn
@@ -18,6 +19,11 @@ __all__ = ["PostgresRetention"]
 EXPIRE_TOMBSTONES = (
     "DELETE FROM tombstones WHERE id IN (SELECT id FROM tombstones "
     "WHERE purged_at < %(before)s ORDER BY purged_at LIMIT %(limit)s)"
+)
+
+EXPIRE_AUDIT = (
+    "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log "
+    "WHERE id < %(floor)s ORDER BY id LIMIT %(limit)s)"
 )
 
 
@@ -63,6 +69,16 @@ class PostgresRetention:
 
         async def job(conn: Conn) -> int:
             cur = await conn.execute(EXPIRE_TOMBSTONES, params)
+            return max(cur.rowcount, 0)
+
+        count: int = await self._write(job, atomic=False)
+        return count
+
+    async def expire_audit(self, before: datetime, limit: int = 1000) -> int:
+        params = {"floor": id_floor(before), "limit": limit}  # ids are time-ordered: the PK
+
+        async def job(conn: Conn) -> int:
+            cur = await conn.execute(EXPIRE_AUDIT, params)
             return max(cur.rowcount, 0)
 
         count: int = await self._write(job, atomic=False)

@@ -7,6 +7,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from longrun.model.ids import id_floor
 from longrun.store import sqlite_sql as q
 from longrun.store.base import PURGED_BY_RETENTION, PURGED_WITH_COMPARTMENT, Tombstone
 from longrun.store.rows import micros, row_to_tombstone
@@ -17,6 +18,11 @@ __all__ = ["SQLiteRetention"]
 EXPIRE_TOMBSTONES = (
     "DELETE FROM tombstones WHERE id IN "
     "(SELECT id FROM tombstones WHERE purged_at < :before ORDER BY purged_at LIMIT :limit)"
+)
+
+EXPIRE_AUDIT = (
+    "DELETE FROM audit_log WHERE id IN "
+    "(SELECT id FROM audit_log WHERE id < :floor ORDER BY id LIMIT :limit)"
 )
 
 
@@ -55,6 +61,14 @@ class SQLiteRetention:
 
         def job(conn: sqlite3.Connection) -> int:
             return conn.execute(EXPIRE_TOMBSTONES, params).rowcount
+
+        return await self._conns.write(job)
+
+    async def expire_audit(self, before: datetime, limit: int = 1000) -> int:
+        params = {"floor": id_floor(before), "limit": limit}  # ids are time-ordered: the PK
+
+        def job(conn: sqlite3.Connection) -> int:
+            return conn.execute(EXPIRE_AUDIT, params).rowcount
 
         return await self._conns.write(job)
 

@@ -21,10 +21,10 @@ from longrun.store.base import NewOperation
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
 
-CYCLES = 12
-# fds the SQLite store may open after ``open()``: up to three reader connections (db + wal
-# each); on PostgreSQL its pool's connections (a socket each), at most its max size
-POOL_BOUND = {"sqlite": 6, "postgres": 12}
+CYCLES = 20  # more than either bound: a leak of one fd a cycle fails the test
+# fds the store may open after ``open()``, as load asks: on SQLite up to three reader
+# connections (db + wal each); on PostgreSQL its pool grows from 1 to at most 10 (a socket each)
+POOL_BOUND = {"sqlite": 6, "postgres": 9}
 
 
 def _fds() -> int:
@@ -140,5 +140,4 @@ async def test_worker_fds_stay_bounded_and_are_returned(
         opened, closed, after = await _cycles(url, release)
     print(engine, baseline, opened, after, closed)
     assert max(after) - opened <= POOL_BOUND[engine], (opened, after)
-    assert after[-1] <= max(after[: CYCLES // 2]), after  # no growth in the second half
     assert closed <= baseline, (baseline, closed)  # every fd of the store is given back
