@@ -111,8 +111,9 @@ def _retention(options: Options) -> tuple[float | None, float | None]:
 def _retention_env(options: Options) -> dict[str, str]:
     retention, tombs = _retention(options)
     env = {"LONGRUN_RETENTION_SECONDS": str(retention)} if retention else {}
-    if tombs:
+    if tombs:  # the audit trail (a row per mutation) gets the same horizon as tombstones
         env["LONGRUN_TOMBSTONE_RETENTION_SECONDS"] = str(tombs)
+        env["LONGRUN_AUDIT_RETENTION_SECONDS"] = str(tombs)
     return env
 
 
