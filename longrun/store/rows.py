@@ -19,6 +19,7 @@ __all__ = [
     "TIME_COLUMNS",
     "append_sql",
     "dump_items",
+    "insert_row",
     "insert_values",
     "micros",
     "row_to_operation",
@@ -75,6 +76,8 @@ def micros(value: datetime | None) -> int | None:
 
 
 def _dumps(value: Any) -> str:
+    if type(value) is dict and not value:  # the input of most operations
+        return "{}"
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -96,32 +99,40 @@ def append_sql(column: str, param: str) -> str:
 
 
 def insert_values(new: NewOperation) -> dict[str, Any]:
-    """The parameters of the INSERT of a new operation."""
+    """The parameters of the INSERT of a new operation, by column name."""
+    return dict(zip(INSERT_COLUMNS, insert_row(new), strict=True))
+
+
+def insert_row(new: NewOperation) -> tuple[Any, ...]:
+    """The parameters of the INSERT of a new operation, in INSERT_COLUMNS order."""
     op = new.operation
-    return {
-        "id": op.id,
-        "operation_type": op.operation_type,
-        "compartment_id": op.compartment_id,
-        "status": op.status.value,
-        "input": _dumps(op.input),
-        "percent_complete": op.percent_complete,
-        "progress": _progress_text(op.progress),
-        "time_accepted": micros(op.time_accepted),
-        "last_action_time": micros(op.last_action_time),
-        "parent_id": op.parent_id,
-        "attempt": op.attempt,
-        "max_attempts": op.max_attempts,
-        "not_before": micros(op.not_before),
-        "deadline": micros(op.deadline),
-        "idempotency_key": op.idempotency_key,
-        "request_hash": new.request_hash,
-        "lost_worker_policy": new.lost_worker_policy.value,
-        "retry_backoff": new.retry_backoff,
-        "timeout": new.timeout,
-    }
+    return (
+        op.id,
+        op.operation_type,
+        op.compartment_id,
+        op.status.value,
+        _dumps(op.input),
+        op.percent_complete,
+        _progress_text(op.progress),
+        micros(op.time_accepted),
+        micros(op.last_action_time),
+        op.parent_id,
+        op.attempt,
+        op.max_attempts,
+        micros(op.not_before),
+        micros(op.deadline),
+        op.idempotency_key,
+        new.request_hash,
+        new.lost_worker_policy.value,
+        new.retry_backoff,
+        new.timeout,
+    )
 
 
 def _progress_text(progress: Progress) -> str:
+    # nothing was ever set (an assignment would be in the fields set) and no property added
+    if not progress.model_fields_set and not progress.properties:
+        return EMPTY_PROGRESS
     if progress == _DEFAULT_PROGRESS:
         return EMPTY_PROGRESS
     return progress.model_dump_json(by_alias=True)

@@ -39,8 +39,8 @@ from longrun.store.base import (
     Update,
 )
 from longrun.store.rows import (
-    INSERT_COLUMNS,
     dump_items,
+    insert_row,
     insert_values,
     micros,
     row_to_operation,
@@ -111,11 +111,11 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
 
     # submit and manual transitions -----------------------------------------------------------
     async def submit(self, new: NewOperation) -> SubmitResult:
-        values = insert_values(new)
         if new.operation.idempotency_key is None:  # nothing to look up: one row among many
-            row = tuple(values[c] for c in INSERT_COLUMNS)
+            row = insert_row(new)
             await self._conns.write_merged(Insert(q.INSERT_HEAD, q.INSERT_MARKS, row))
             return SubmitResult(new.operation, True, new.request_hash)
+        values = insert_values(new)
 
         def job(conn: sqlite3.Connection) -> SubmitResult:
             row = conn.execute(q.IDEMPOTENT_LOOKUP, values).fetchone()
