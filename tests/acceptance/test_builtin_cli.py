@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from longrun.model import Status
+from longrun.model import Gone, Status
 from tests.acceptance.conftest import Cluster, until
 from tests.builtin.conftest import dump, make_db, make_tree, tree_of
 
@@ -39,8 +39,16 @@ def test_the_verbs_round_trip_a_tree_and_a_database(cluster: Cluster, tmp_path: 
         assert client.wait(import_id, timeout=30).status is Status.SUCCEEDED
         delete_id = _ok(cluster, "compartment", "delete", "default")
         deleted = client.wait(delete_id, timeout=30)
+        with pytest.raises(Gone):  # the ended operations of the compartment are purged too
+            client.get(take_id)
     assert dump(tmp_path / "b.db") == dump(db)
-    assert [r.identifier for r in deleted.resources] == [snapshot_id]
+    listed = {
+        kind: [r.identifier for r in deleted.resources if r.entity_type == kind]
+        for kind in ("snapshot", "operation")
+    }
+    assert listed["snapshot"] == [snapshot_id]
+    assert {take_id, export_id, import_id} < set(listed["operation"])
+    assert len(listed["operation"]) == 4  # and the apply
     assert _ok(cluster, "snapshot", "list") == ""
 
 
