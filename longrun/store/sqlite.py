@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import secrets
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,12 +46,12 @@ from longrun.store.rows import (
     row_to_tombstone,
 )
 from longrun.store.sqlite_access import SQLiteAccess
-from longrun.store.sqlite_batch import MergedFinish
+from longrun.store.sqlite_batch import MergedFinish, finish_job, returned
 from longrun.store.sqlite_changes import ChangeSignal
 from longrun.store.sqlite_conn import Insert, SQLiteConnections, migrate
 from longrun.store.sqlite_locks import SQLiteLocks
 from longrun.store.sqlite_retention import SQLiteRetention
-from longrun.store.sqlite_sql import finish_params, list_sql, update_params
+from longrun.store.sqlite_sql import list_sql, update_params
 from longrun.store.sqlite_webhooks import SQLiteWebhooks
 from longrun.store.transitions import lost_worker_decision, manual_transition
 
@@ -63,13 +62,6 @@ RawOperation = tuple[dict[str, Any], list[str]]  # a row and its children's ids,
 
 def _raw(conn: sqlite3.Connection, row: sqlite3.Row) -> RawOperation:
     return dict(row), [r[0] for r in conn.execute(q.CHILDREN, (row["id"],))]
-
-
-def _returned(row: sqlite3.Row) -> RawOperation:
-    """A row RETURNING its children's ids as ``child_ids`` (sorted here: group_concat's order
-    is not promised)."""
-    ids = row["child_ids"]
-    return dict(row), sorted(ids.split(",")) if ids else []
 
 
 class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, Store):
@@ -249,37 +241,17 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
         return await self._conns.write(job, savepoint=False)  # one statement
 
     async def finish(self, op_id: str, lease_id: str, now: datetime, outcome: Outcome) -> Operation:
-        job = self._finish_job(op_id, lease_id, now, outcome, q.FINISH_IN_PROGRESS, q.FINISH)
-        return row_to_operation(*_returned(await self._conns.write(job, savepoint=False)))
+        job = finish_job(op_id, lease_id, now, outcome, q.FINISH_IN_PROGRESS, q.FINISH)
+        return row_to_operation(*returned(await self._conns.write(job, savepoint=False)))
 
     async def finish_status(
         self, op_id: str, lease_id: str, now: datetime, outcome: Outcome
     ) -> Status:
         sqls = (q.FINISH_STATUS_IN_PROGRESS, q.FINISH_STATUS)
-        single = self._finish_job(op_id, lease_id, now, outcome, *sqls)
+        single = finish_job(op_id, lease_id, now, outcome, *sqls)
         # a burst of finishes becomes one statement; each row stays fenced by its lease
         merged = MergedFinish(op_id, lease_id, now, outcome, single)
         return Status((await self._conns.write_merged(merged))["status"])
-
-    @staticmethod
-    def _finish_job(
-        op_id: str, lease_id: str, now: datetime, outcome: Outcome, fast_sql: str, sql: str
-    ) -> Callable[[sqlite3.Connection], Any]:
-        """The write of a finish; its only write is its last statement, so it needs no savepoint."""
-
-        def job(conn: sqlite3.Connection) -> Any:
-            with contextlib.suppress(IllegalTransition):  # one statement when nobody canceled
-                fast = finish_params(Status.IN_PROGRESS, op_id, lease_id, now, outcome)
-                row = conn.execute(fast_sql, fast).fetchone()
-                if row is not None:
-                    return row
-            fenced = conn.execute(q.GET_FENCED, {"id": op_id, "lease_id": lease_id}).fetchone()
-            if fenced is None:
-                raise LeaseLost(f"lease {lease_id} on {op_id} is no longer current", target=op_id)
-            params = finish_params(Status(fenced["status"]), op_id, lease_id, now, outcome)
-            return conn.execute(sql, params).fetchone()
-
-        return job
 
     # housekeeping ----------------------------------------------------------------------------
     async def reap(self, now: datetime) -> ReapReport:

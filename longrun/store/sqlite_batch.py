@@ -1,18 +1,49 @@
-"""SQLite finishes merged by the writer: a burst of them in one UPDATE … FROM a VALUES table."""
+"""SQLite finishes: one attempt's write, and a burst of them merged into one UPDATE … FROM VALUES."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from longrun.model import IllegalTransition, Status
+from longrun.model import IllegalTransition, LeaseLost, Status
+from longrun.store import sqlite_sql as q
 from longrun.store.base import Outcome
 from longrun.store.sqlite_conn import Mergeable, run_job
 from longrun.store.sqlite_sql import finish_params
 
-__all__ = ["MergedFinish"]
+__all__ = ["MergedFinish", "finish_job", "returned"]
+
+
+def finish_job(
+    op_id: str, lease_id: str, now: datetime, outcome: Outcome, fast_sql: str, sql: str
+) -> Callable[[sqlite3.Connection], Any]:
+    """The write of one finish (``fast_sql`` while IN_PROGRESS, ``sql`` from what the fence
+    finds); its only write is its last statement, so it needs no savepoint."""
+
+    def job(conn: sqlite3.Connection) -> Any:
+        with contextlib.suppress(IllegalTransition):  # one statement when nobody canceled
+            fast = finish_params(Status.IN_PROGRESS, op_id, lease_id, now, outcome)
+            row = conn.execute(fast_sql, fast).fetchone()
+            if row is not None:
+                return row
+        fenced = conn.execute(q.GET_FENCED, {"id": op_id, "lease_id": lease_id}).fetchone()
+        if fenced is None:
+            raise LeaseLost(f"lease {lease_id} on {op_id} is no longer current", target=op_id)
+        params = finish_params(Status(fenced["status"]), op_id, lease_id, now, outcome)
+        return conn.execute(sql, params).fetchone()
+
+    return job
+
+
+def returned(row: sqlite3.Row) -> tuple[dict[str, Any], list[str]]:
+    """A row RETURNING its children's ids as ``child_ids``, and those ids (sorted here:
+    group_concat's order is not promised)."""
+    ids = row["child_ids"]
+    return dict(row), sorted(ids.split(",")) if ids else []
+
 
 _COLUMNS = (
     "id", "lease_id", "status", "now", "time_finished", "percent", "progress",
