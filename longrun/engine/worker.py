@@ -301,14 +301,7 @@ class Worker:
             log.error("could not finish %s; the reaper will", run.op_id, extra=_extra(run))
 
     def _count_finish(self, status: Status, run: Run) -> None:
-        if status in (Status.SUCCEEDED, Status.SUCCEEDED_WITH_WARNINGS):
-            self.counters.succeeded += 1
-        elif status is Status.FAILED:
-            self.counters.failed += 1
-        elif status is Status.CANCELED:
-            self.counters.canceled += 1
-        elif status is Status.ACCEPTED:
-            self.counters.retried += 1
+        self.counters.count_end(status)
         # a success is in the record; a line each would cost more than the operation at scale
         level = logging.DEBUG if status is Status.SUCCEEDED else logging.INFO
         if log.isEnabledFor(level):
