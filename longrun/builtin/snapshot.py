@@ -9,7 +9,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from longrun.builtin.meter import Meter, Stopped
 from longrun.builtin.snapshot_store import FileEntry, Manifest, SnapshotStore, copy_stream
+from longrun.builtin.source_tree import changed, file_names, same, scan
 from longrun.engine.registry import App
 from longrun.model import OperationError
 
@@ -51,61 +52,6 @@ class ApplyInput(BaseModel):
 def path_lock(path: str) -> str:
     """The lock key of a file system path, as a worker resolves it."""
     return f"path:{os.path.abspath(os.path.expanduser(path))}"
-
-
-def _changed(path: str, what: str) -> OperationError:
-    return OperationError(
-        "SourceChanged", f"{path} {what} while the snapshot was taken", target=path
-    )
-
-
-def _scan(source: Path) -> tuple[str, dict[str, os.stat_result], list[tuple[str, int]]]:
-    """(kind, files by relative path with their stat, directories with modes)."""
-    try:
-        top = source.stat()
-    except FileNotFoundError:
-        raise OperationError(
-            "SourceNotFound", f"no such file or directory: {source}", target="input.source"
-        ) from None
-    if stat.S_ISREG(top.st_mode):
-        return "file", {source.name: top}, [(".", 0o755)]
-    files: dict[str, os.stat_result] = {}
-    dirs = [(".", stat.S_IMODE(top.st_mode))]
-    for rel, entry in _entries(str(source)):
-        if entry.is_dir(follow_symlinks=False):
-            dirs.append((rel, stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode)))
-        elif entry.is_file(follow_symlinks=False):
-            files[rel] = entry.stat(follow_symlinks=False)
-    return "dir", files, dirs
-
-
-def _file_names(source: Path) -> set[str]:
-    """The regular files under ``source`` now, by relative path: from the directory entries'
-    types alone, with no stat per file (the end-of-take check for files that came or went)."""
-    if not source.is_dir():
-        return {source.name} if source.is_file() else set()
-    return {rel for rel, entry in _entries(str(source)) if entry.is_file(follow_symlinks=False)}
-
-
-def _entries(top: str, prefix: str = "") -> Iterator[tuple[str, os.DirEntry[str]]]:
-    """Every entry under ``top`` (relative path, entry), in os.walk's top-down sorted order:
-    a folder's entries, then each of its subfolders'. Symlinks are not followed."""
-    try:
-        with os.scandir(top) as scan:
-            entries = sorted(scan, key=lambda entry: entry.name)
-    except (FileNotFoundError, NotADirectoryError):  # it went meanwhile: its files are missed
-        return
-    folders = []
-    for entry in entries:
-        yield prefix + entry.name, entry
-        if entry.is_dir(follow_symlinks=False):
-            folders.append(entry)
-    for folder in folders:
-        yield from _entries(folder.path, f"{prefix}{folder.name}/")
-
-
-def _same(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_size, a.st_mtime_ns, a.st_ino) == (b.st_size, b.st_mtime_ns, b.st_ino)
 
 
 def run_parallel(meter: Meter, jobs: Sequence[Callable[[], Any]], threads: int) -> list[Any]:
@@ -143,21 +89,23 @@ def run_parallel(meter: Meter, jobs: Sequence[Callable[[], Any]], threads: int) 
 
 def _read_file(store: SnapshotStore, meter: Meter, path: str, rel: str, seen: Any) -> FileEntry:
     try:
-        handle = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the with below
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise _changed(path, "vanished") from None
-    with handle:
-        before = os.fstat(handle.fileno())
-        if not _same(before, seen):
-            raise _changed(path, "changed")
-        digest, size, _ = store.put_stream(handle, meter.tick)
-        after = os.fstat(handle.fileno())
+        raise changed(path, "vanished") from None
+    try:
+        before = os.fstat(fd)
+        if not same(before, seen):
+            raise changed(path, "changed")
+        digest, size, _ = store.put_file(fd, meter.tick)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
     try:
         now = os.stat(path)
     except FileNotFoundError:
-        raise _changed(path, "vanished") from None
-    if size != before.st_size or not _same(before, after) or not _same(before, now):
-        raise _changed(path, "changed")
+        raise changed(path, "vanished") from None
+    if size != before.st_size or not same(before, after) or not same(before, now):
+        raise changed(path, "changed")
     meter.item()
     return FileEntry(rel, size, stat.S_IMODE(before.st_mode), before.st_mtime_ns, digest)
 
@@ -165,24 +113,25 @@ def _read_file(store: SnapshotStore, meter: Meter, path: str, rel: str, seen: An
 def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
     """Read a directory (or a file) into the snapshot store; fail if it is edited meanwhile."""
     source = Path(data.source).expanduser().resolve()
-    kind, files, dirs = _scan(source)
+    kind, files, dirs = scan(source)
     total = sum(st.st_size for st in files.values())
     ctx.log(f"taking a snapshot of {source}: {len(files)} files, {total} bytes")
     store.ensure()
     meter = Meter(ctx, total, len(files), data.throttle_bytes_per_second)
-    base = source.parent if kind == "file" else source
+    base = str(source.parent if kind == "file" else source)
     jobs = [
-        partial(_read_file, store, meter, os.path.join(base, rel), rel, st)
+        partial(_read_file, store, meter, f"{base}/{rel}", rel, st)
         for rel, st in sorted(files.items(), key=lambda item: -item[1].st_size)
     ]
     entries = sorted(run_parallel(meter, jobs, data.threads), key=lambda e: e.path)
-    again = _file_names(source)
+    flushing = store.flush()  # the content goes to disk while the end-of-take check runs
+    again = file_names(source)
     for rel in sorted(set(files) ^ again):
-        raise _changed(str(base / rel), "appeared" if rel in again else "vanished")
+        raise changed(f"{base}/{rel}", "appeared" if rel in again else "vanished")
     manifest = Manifest(
         store.new_snapshot_id(), ctx.compartment_id, str(source), kind, time.time(), entries, dirs
     )
-    store.publish(manifest)
+    store.publish(manifest, flushing)
     ctx.add_resource("snapshot", "CREATED", manifest.id, entity_uri=store.root.as_uri())
     ctx.set_resource_location(manifest.id)
     rate = total / meter.elapsed if meter.elapsed > 0 else None

@@ -21,6 +21,7 @@ from longrun.model import OperationError, new_id
 __all__ = [
     "CHUNK",
     "FileEntry",
+    "Flush",
     "Manifest",
     "SnapshotStore",
     "copy_stream",
@@ -106,6 +107,30 @@ def sync_filesystem(path: Path) -> None:
             os.sync()
     finally:
         os.close(fd)
+
+
+class Flush:
+    """One ``sync_filesystem`` of a store's root, run on a thread of its own so that the caller
+    can do other work (check the source, build the manifest) while the disk catches up."""
+
+    def __init__(self, root: Path) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(root,), name="longrun-flush", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, root: Path) -> None:
+        try:
+            sync_filesystem(root)
+        except BaseException as exc:  # raised again by wait, in the caller's thread
+            self._error = exc
+
+    def wait(self) -> None:
+        """Until the sync is done; raises what it raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -198,12 +223,12 @@ class SnapshotStore:
         # unique without a random draw per file: this store object's prefix, the process, a count
         return f"{self._tmp}/{self._prefix}-{os.getpid()}-{next(self._count)}{suffix}"
 
-    def put_stream(self, src: BinaryIO, tick: Tick | None = None) -> tuple[str, int, bool]:
-        """Store the content of ``src``; returns (sha256, size, stored) — stored is False when
-        the blob was already there (deduplicated). Reads into this thread's buffer: no
+    def put_file(self, fd: int, tick: Tick | None = None) -> tuple[str, int, bool]:
+        """Store the content read from ``fd``; returns (sha256, size, stored) — stored is False
+        when the blob was already there (deduplicated). Reads into this thread's buffer: no
         allocation per file, and each byte is read once for both the hash and the copy."""
         buffer = _buffer()
-        read = src.readinto(buffer)  # type: ignore[attr-defined]
+        read = os.readv(fd, [buffer])
         head = memoryview(buffer)[:read]
         if tick is not None:
             tick(read)
@@ -215,10 +240,13 @@ class SnapshotStore:
             return digest, read, True
         hasher = hashlib.sha256(head)
         temp = self._temp(".blob")
-        fd = os.open(temp, _CREATE, 0o644)
+        out = os.open(temp, _CREATE, 0o644)
         try:
-            with os.fdopen(fd, "wb", buffering=0) as dst:
-                _write_all(fd, head)  # before copy_stream reuses the buffer
+            with (
+                os.fdopen(fd, "rb", buffering=0, closefd=False) as src,
+                os.fdopen(out, "wb", buffering=0) as dst,
+            ):
+                _write_all(out, head)  # before copy_stream reuses the buffer
                 digest, size = copy_stream(src, dst, tick, hasher)
             return digest, size + read, self.adopt(Path(temp), digest)
         except BaseException:
@@ -267,11 +295,16 @@ class SnapshotStore:
     def new_snapshot_id(self) -> str:
         return f"snap-{new_id()}"
 
-    def publish(self, manifest: Manifest) -> None:
+    def flush(self) -> Flush:
+        """Start making what was written to this store durable, in the background."""
+        return Flush(self.root)
+
+    def publish(self, manifest: Manifest, flushing: Flush | None = None) -> None:
         """Make the snapshot visible, all at once, only once its content is durable: the file
-        system is synced first (every blob written for it is on disk), then the manifest is
-        written, synced and renamed into place, and the rename synced in turn."""
-        sync_filesystem(self.root)
+        system is synced first (``flushing``, when it was started after the last blob was
+        written; else now), then the manifest is written, synced and renamed into place, and
+        the rename synced in turn."""
+        (flushing or self.flush()).wait()
         temp = self._temp(".json")
         fd = os.open(temp, _CREATE, 0o644)
         try:
