@@ -87,12 +87,12 @@ class Context(HandlerServices):
         # sub-operations: the worker sets ``family``; join_children fills child_statuses
         self.family: Any = None
         self.children: list[str] = []
+        self.child_statuses: dict[str, Status] = {}
         # the loop the engine runs on, so that a handler thread can reach the store through it
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
-        self.child_statuses: dict[str, Status] = {}
 
     # identity ---------------------------------------------------------------------------------
     @property
