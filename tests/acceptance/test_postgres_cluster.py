@@ -218,12 +218,9 @@ def test_a_killed_worker_and_a_database_outage_lose_nothing(
         _pg_ctl("start")
     until(lambda: cluster.count() == total, timeout=120, what="every operation SUCCEEDED")
     # every server answers again (each reconnects on its own, so wait for the slowest one)
-    recovered = lambda: (
-        len(last) == len(cluster.servers)
-        and all(  # noqa: E731
-            answer == (200, "") for answer in last.values()
-        )
-    )
+    def recovered() -> bool:
+        return len(last) == len(cluster.servers) and all(a == (200, "") for a in last.values())
+
     until(recovered, timeout=60, what="every server answering 200 again")
     stop.set()
     for t in pollers:
