@@ -141,7 +141,8 @@ class ChangeHub:
         self._by_op: dict[str, set[Subscription]] = {}  # streams of one operation, by its id
         self._filtered: set[Subscription] = set()  # streams of every operation matching filters
         self._per_client: dict[str, int] = {}
-        self._seen: dict[str, tuple[int, datetime]] = {}  # id -> (version, last_action_time)
+        self._published: dict[str, int] = {}  # id -> the version last published
+        self._moved: dict[str, datetime] = {}  # id -> its last_action_time then
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -259,21 +260,24 @@ class ChangeHub:
             self._last_sweep = clock
             start -= self.lookback
         while True:
-            ops = await self.store.changed_since(start, self.batch)
-            for op in ops:
+            # rows at versions already published are skipped unread: a sweep costs little
+            page = await self.store.changes_since(start, self.batch, self._published)
+            for op in page.operations:
                 self._publish(op)
-            if len(ops) < self.batch or ops[-1].last_action_time <= start:
+            last = page.last_action_time
+            if page.rows < self.batch or last is None or last <= start:
                 break
-            start = ops[-1].last_action_time
+            start = last
         horizon = from_micros(self.cursor) - 2 * self.lookback
-        if len(self._seen) > 1000:
-            self._seen = {k: v for k, v in self._seen.items() if v[1] >= horizon}
+        if len(self._moved) > 1000:
+            self._moved = {k: t for k, t in self._moved.items() if t >= horizon}
+            self._published = {k: self._published[k] for k in self._moved}
 
     def _publish(self, op: Operation) -> None:
-        seen = self._seen.get(op.id)
-        if seen is not None and seen[0] >= op.version:
+        if self._published.get(op.id, -1) >= op.version:
             return
-        self._seen[op.id] = (op.version, op.last_action_time)
+        self._published[op.id] = op.version
+        self._moved[op.id] = op.last_action_time
         self.cursor = max(self.cursor, to_micros(op.last_action_time))
         change: Change | None = None
         for sub in (*self._by_op.get(op.id, ()), *self._filtered):

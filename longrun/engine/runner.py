@@ -31,7 +31,8 @@ class Run:
         self.lease_id = claim.lease_id
         self.write_lock = asyncio.Lock()  # a heartbeat and the finish never overlap
         self.closed = False  # nothing more is written for this attempt
-        self.last_beat = time.monotonic()
+        self.last_beat = time.monotonic()  # the last heartbeat the store took
+        self.news_due = self.last_beat  # when news may next be written: a slot on its own grid
         self.cancel_requested = False  # the store said CANCELING
         self.aborted: str | None = None  # LEASE_LOST or SHUTDOWN
         self.handler: asyncio.Future[Any] | None = None

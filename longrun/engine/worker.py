@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from longrun.engine.context import Context, EntryCaps, OperationCancelled
 from longrun.engine.counters import Counters
 from longrun.engine.family import Family
+from longrun.engine.heartbeats import MIN_TICK, TICKS_PER_INTERVAL, Heartbeats, count_lease_lost
 from longrun.engine.housekeeping import Housekeeper
 from longrun.engine.locking import release_locks, take_locks
 from longrun.engine.outcome import Ending, Rules, decide
@@ -30,14 +31,13 @@ from longrun.model import (
     SystemClock,
     new_id,
 )
-from longrun.store.base import Claim, Store, Update
+from longrun.store.base import Claim, Store
 
 __all__ = ["Counters", "Worker"]
 
 log = logging.getLogger(__name__)
 
 _FINISH_TRIES = 3
-_STATUS_EVERY = 1.0  # seconds: the longest a running operation goes without a heartbeat
 _STOP_BOUND = 10.0  # seconds stop() waits for a loop or a last finish before cancelling it
 
 
@@ -90,6 +90,9 @@ class Worker:
             audit_retention_seconds=audit_retention_seconds,
         )
         self.family = Family(store, app, self.clock)
+        self.heartbeats = Heartbeats(
+            store, self.clock, self.family, self.counters, flush_interval, lease_seconds
+        )
         self._runs: dict[str, Run] = {}
         # runs whose handler is over and whose last write is on its way: their slots are free,
         # so the next claim joins that write's group commit instead of waiting for it
@@ -209,6 +212,8 @@ class Worker:
         ctx = Context(op, clock=self.clock, caps=self.entry_caps)
         ctx.family = self.family
         run = Run(claim, op_type, ctx, rules)
+        # its own phase within the flush interval: a batch of claims does not write in step
+        run.news_due += random.uniform(0, self.flush_interval)
         self.counters.claimed += 1
         self._runs[run.op_id] = run
         run.task = asyncio.create_task(self._run(run), name=f"longrun-op-{run.op_id}")
@@ -308,58 +313,24 @@ class Worker:
             log.log(level, "finished %s: %s", run.op_id, status.value, extra=_extra(run))
 
     def _count_lease_lost(self, run: Run) -> None:
-        self.counters.lease_lost += 1
-        log.warning("lost the lease of %s; stopped writing for it", run.op_id, extra=_extra(run))
+        count_lease_lost(self.counters, run)
 
     # heartbeats --------------------------------------------------------------------------------
     async def _flush_loop(self) -> None:
+        # ticks finer than the interval: each operation is written once per interval at its own
+        # phase (set at claim), so a worker full of operations writes a steady trickle, not a
+        # burst every interval that every stream then waits behind
+        tick = max(MIN_TICK, self.flush_interval / TICKS_PER_INTERVAL)
         while not self._closing.is_set():
-            await _first(self._closing, timeout=self.flush_interval)
+            await _first(self._closing, timeout=tick)
             try:
-                await self.flush()
+                await self.heartbeats.beat(self._runs.values(), every=False)
             except Exception:
                 log.exception("flush failed")
 
     async def flush(self) -> None:
-        """Heartbeat every running operation that has news or whose lease needs renewing."""
-        # a cancel must be noticed within a second even when the handler reports nothing
-        renew_every = min(self.lease_seconds / 3, _STATUS_EVERY)
-        # concurrently, so that the store can commit every heartbeat of this pass at once
-        await asyncio.gather(
-            *(self._flush_one(run, renew_every) for run in list(self._runs.values()))
-        )
-
-    async def _flush_one(self, run: Run, renew_every: float) -> None:
-        async with run.write_lock:
-            if run.closed:
-                return
-            update = run.ctx.take_update(self.clock.now())
-            if update is None and time.monotonic() - run.last_beat < renew_every:
-                return
-            await self._heartbeat(run, update)
-
-    async def _heartbeat(self, run: Run, update: Update | None) -> None:
-        try:
-            status = await self.store.heartbeat(
-                run.op_id, run.lease_id, self.clock.now(), self.lease_seconds, update or Update()
-            )
-        except LeaseLost:
-            run.closed = True
-            run.ctx.detach()
-            run.abort(LEASE_LOST)
-            self._count_lease_lost(run)
-            return
-        except Exception as exc:
-            if update is not None:
-                run.ctx.put_back(update)
-            log.warning("heartbeat of %s failed: %s", run.op_id, exc, extra=_extra(run))
-            return
-        run.last_beat = time.monotonic()
-        self.counters.heartbeats += 1
-        if status is Status.CANCELING:
-            if not run.cancel_requested:  # once: its children are asked to cancel too
-                await self.family.cancel_children(run.op_id)
-            run.request_cancel()
+        """Heartbeat now every running operation that has news or whose lease needs renewing."""
+        await self.heartbeats.beat(self._runs.values(), every=True)
 
     # threads -----------------------------------------------------------------------------------
     def _new_threads(self) -> ThreadPoolExecutor:

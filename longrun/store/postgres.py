@@ -30,6 +30,7 @@ from longrun.model import (
 )
 from longrun.store import postgres_sql as q
 from longrun.store.base import (
+    ChangePage,
     Claim,
     ListQuery,
     NewOperation,
@@ -262,6 +263,17 @@ class PostgresStore(PostgresAccess, PostgresWebhooks, PostgresLocks, PostgresRet
         async def job(conn: Conn) -> builtins.list[Operation]:
             cur = await conn.execute(q.CHANGED_SINCE, {"since": since, "limit": limit})
             return [row_to_operation(r) for r in await cur.fetchall()]
+
+        return await self._read(job)
+
+    async def changes_since(
+        self, since: datetime, limit: int, known: Mapping[str, int]
+    ) -> ChangePage:
+        async def job(conn: Conn) -> ChangePage:
+            cur = await conn.execute(q.CHANGED_SINCE, {"since": since, "limit": limit})
+            rows = await cur.fetchall()
+            fresh = [row_to_operation(r) for r in rows if known.get(r["id"], -1) < r["version"]]
+            return ChangePage(fresh, len(rows), rows[-1]["last_action_time"] if rows else None)
 
         return await self._read(job)
 

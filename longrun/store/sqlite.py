@@ -26,6 +26,7 @@ from longrun.model import (
 )
 from longrun.store import sqlite_sql as q
 from longrun.store.base import (
+    Beat,
     Claim,
     ListQuery,
     NewOperation,
@@ -46,9 +47,10 @@ from longrun.store.rows import (
     row_to_tombstone,
 )
 from longrun.store.sqlite_access import SQLiteAccess
-from longrun.store.sqlite_batch import MergedFinish, finish_job, returned
+from longrun.store.sqlite_batch import MergedFinish, finish_job, heartbeats_job, returned
 from longrun.store.sqlite_changes import ChangeSignal
 from longrun.store.sqlite_conn import Insert, SQLiteConnections, migrate
+from longrun.store.sqlite_feed import SQLiteFeed
 from longrun.store.sqlite_locks import SQLiteLocks
 from longrun.store.sqlite_retention import SQLiteRetention
 from longrun.store.sqlite_sql import list_sql, update_params
@@ -64,7 +66,7 @@ def _raw(conn: sqlite3.Connection, row: sqlite3.Row) -> RawOperation:
     return dict(row), [r[0] for r in conn.execute(q.CHILDREN, (row["id"],))]
 
 
-class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, Store):
+class SQLiteStore(SQLiteAccess, SQLiteFeed, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, Store):
     """Operations in one SQLite file; safe for several processes on one host."""
 
     engine = "sqlite"
@@ -175,12 +177,6 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
 
         return await self._conns.read(job)
 
-    async def changed_since(self, since: datetime, limit: int = 500) -> builtins.list[Operation]:
-        params = {"since": micros(since), "limit": limit}
-        return await self._conns.read(
-            lambda c: self._all_with_children(c, c.execute(q.CHANGED_SINCE, params).fetchall())
-        )
-
     async def stats(self, now: datetime) -> StoreStats:
         return await self._conns.read(lambda c: q.read_stats(c, micros(now) or 0))
 
@@ -228,7 +224,7 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
             "lease_expires": micros(now + timedelta(seconds=lease_seconds)),
         }
         if update.is_empty:
-            sql, params = q.RENEW + " RETURNING status", fence
+            sql, params = q.RENEW_STATUS, fence
         else:
             sql, params = q.HEARTBEAT, {**fence, **update_params(update), "now": micros(now)}
 
@@ -239,6 +235,16 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
             return Status(row[0])
 
         return await self._conns.write(job, savepoint=False)  # one statement
+
+    async def heartbeat_many(
+        self, beats: Sequence[Beat], now: datetime, lease_seconds: float
+    ) -> builtins.list[Status | Exception]:
+        job = heartbeats_job(beats, micros(now + timedelta(seconds=lease_seconds)), micros(now))
+        # one job: the beats commit together, or none does (the savepoint) and each is retried
+        try:
+            return await self._conns.write(job)
+        except Exception as exc:
+            return [exc] * len(beats)
 
     async def finish(self, op_id: str, lease_id: str, now: datetime, outcome: Outcome) -> Operation:
         job = finish_job(op_id, lease_id, now, outcome, q.FINISH_IN_PROGRESS, q.FINISH)
@@ -323,19 +329,6 @@ class SQLiteStore(SQLiteAccess, SQLiteWebhooks, SQLiteLocks, SQLiteRetention, St
         if row is None:
             raise NotFound(f"no operation {op_id}", target="id")
         return row
-
-    @staticmethod
-    def _all_with_children(c: sqlite3.Connection, rows: Sequence[Any]) -> builtins.list[Operation]:
-        conn, parents = c, [r["id"] for r in rows]
-        children: dict[str, builtins.list[str]] = {}
-        if parents:
-            marks = ",".join("?" * len(parents))
-            for child in conn.execute(
-                f"SELECT parent_id, id FROM operations WHERE parent_id IN ({marks}) ORDER BY id",
-                parents,
-            ):
-                children.setdefault(child[0], []).append(child[1])
-        return [row_to_operation(r, children.get(r["id"], ())) for r in rows]
 
     @staticmethod
     def _with_children(conn: sqlite3.Connection, row: sqlite3.Row) -> Operation:

@@ -1,20 +1,46 @@
-"""SQLite finishes: one attempt's write, and a burst of them merged into one UPDATE … FROM VALUES."""
+"""SQLite batched worker writes: a pass of heartbeats in one job, one attempt's finish, and a
+burst of finishes merged into one UPDATE … FROM VALUES."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from longrun.model import IllegalTransition, LeaseLost, Status
 from longrun.store import sqlite_sql as q
-from longrun.store.base import Outcome
+from longrun.store.base import Beat, Outcome
 from longrun.store.sqlite_conn import Mergeable, run_job
-from longrun.store.sqlite_sql import finish_params
+from longrun.store.sqlite_sql import finish_params, update_params
 
-__all__ = ["MergedFinish", "finish_job", "returned"]
+__all__ = ["MergedFinish", "finish_job", "heartbeats_job", "returned"]
+
+
+def heartbeats_job(
+    beats: Sequence[Beat], lease_expires: int | None, now: int | None
+) -> Callable[[sqlite3.Connection], list[Status | Exception]]:
+    """The writes of a pass of heartbeats, in order: each answer is the status, or LeaseLost
+    where the fence found another lease (that row is left as it was)."""
+
+    def job(conn: sqlite3.Connection) -> list[Status | Exception]:
+        answers: list[Status | Exception] = []
+        for beat in beats:
+            fence = {"id": beat.op_id, "lease_id": beat.lease_id, "lease_expires": lease_expires}
+            if beat.update.is_empty:
+                row = conn.execute(q.RENEW_STATUS, fence).fetchone()
+            else:
+                params = {**fence, **update_params(beat.update), "now": now}
+                row = conn.execute(q.HEARTBEAT, params).fetchone()
+            if row is None:
+                message = f"lease {beat.lease_id} on {beat.op_id} is no longer current"
+                answers.append(LeaseLost(message, target=beat.op_id))
+            else:
+                answers.append(Status(row[0]))
+        return answers
+
+    return job
 
 
 def finish_job(

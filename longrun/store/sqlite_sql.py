@@ -37,6 +37,7 @@ __all__ = [
     "MARK_MISSED",
     "PURGE_CANDIDATES",
     "RENEW",
+    "RENEW_STATUS",
     "SET_STATUS",
     "finish_params",
     "list_sql",
@@ -99,6 +100,7 @@ CLAIM = CLAIM_TEMPLATE  # formatted with one placeholder per operation type
 RENEW = (
     "UPDATE operations SET lease_expires = :lease_expires WHERE id = :id AND lease_id = :lease_id"
 )
+RENEW_STATUS = RENEW + " RETURNING status"
 
 HEARTBEAT = f"""
 UPDATE operations SET lease_expires = :lease_expires, last_action_time = :now,
