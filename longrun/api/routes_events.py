@@ -63,8 +63,9 @@ async def _stream(
         yield f"retry: {RETRY_MILLISECONDS}\n\n".encode() + first
         while True:
             if not sub.pending and not sub.closed:
-                try:
-                    await asyncio.wait_for(sub.wake.wait(), hub.keepalive)
+                try:  # a timeout scope, not wait_for: that makes a task per wake on 3.11
+                    async with asyncio.timeout(hub.keepalive):
+                        await sub.wake.wait()
                 except TimeoutError:
                     yield _KEEPALIVE
                     continue

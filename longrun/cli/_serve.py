@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from longrun.cli._app import app, errors
+from longrun.cli._process import tune_gc
 
 __all__ = ["run_worker", "settings_from"]
 
@@ -56,6 +57,7 @@ def serve(
         api = create_app(settings)
     _logging()
     logger.log(logging.WARNING if settings.auth == "off" else logging.INFO, notice)
+    tune_gc()
     uvicorn.run(api, host=settings.host, port=settings.port, log_level="info", lifespan="on")
 
 
@@ -98,4 +100,5 @@ def worker(
     with errors():
         settings = settings_from(db=db, worker_slots=slots, apps=apps)
         _logging()
+        tune_gc()
         asyncio.run(run_worker(settings))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from enum import Enum
@@ -111,6 +112,18 @@ class Resource(WireModel):
     entity_uri: str | None = None
 
 
+@functools.lru_cache(maxsize=4096)
+def _camel(key: str) -> str:
+    """A property's wire name; cached, since each operation serializes the same few keys often."""
+    return to_camel(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _snake(key: str) -> str:
+    """A property's Python name, from its wire name (or itself); cached like ``_camel``."""
+    return key if key.islower() else to_snake(key)
+
+
 class Progress(WireModel):
     """Typed progress counters plus type-specific properties (camelCase keys on the wire)."""
 
@@ -122,13 +135,13 @@ class Progress(WireModel):
 
     @field_serializer("properties")
     def _camel_keys(self, value: dict[str, JSON]) -> dict[str, JSON]:
-        return {to_camel(k): v for k, v in value.items()}
+        return {_camel(k): v for k, v in value.items()}
 
     @field_validator("properties", mode="before")
     @classmethod
     def _snake_keys(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {to_snake(k) if not k.islower() else k: v for k, v in value.items()}
+            return {_snake(k): v for k, v in value.items()}
         return value
 
 
