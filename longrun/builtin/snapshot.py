@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from longrun.builtin.durability import Writeback
 from longrun.builtin.meter import Meter, Stopped
 from longrun.builtin.snapshot_store import FileEntry, Manifest, SnapshotStore, copy_stream
 from longrun.builtin.source_tree import changed, file_names, same, scan
@@ -87,16 +88,17 @@ def run_parallel(meter: Meter, jobs: Sequence[Callable[[], Any]], threads: int) 
     return results
 
 
-def _read_file(store: SnapshotStore, meter: Meter, path: str, rel: str, seen: Any) -> FileEntry:
+def _read_file(
+    store: SnapshotStore, meter: Meter, writeback: Writeback, path: str, rel: str, seen: Any
+) -> FileEntry:
+    """One file into the store. Unchanged means: the open file, after its read, and the path,
+    after that, show the very stat the scan saw (no stat before the read: the scan's is it)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise changed(path, "vanished") from None
     try:
-        before = os.fstat(fd)
-        if not same(before, seen):
-            raise changed(path, "changed")
-        digest, size, _ = store.put_file(fd, meter.tick)
+        digest, size, _ = store.put_file(fd, meter.tick, writeback)
         after = os.fstat(fd)
     finally:
         os.close(fd)
@@ -104,10 +106,10 @@ def _read_file(store: SnapshotStore, meter: Meter, path: str, rel: str, seen: An
         now = os.stat(path)
     except FileNotFoundError:
         raise changed(path, "vanished") from None
-    if size != before.st_size or not same(before, after) or not same(before, now):
+    if size != seen.st_size or not same(seen, after) or not same(seen, now):
         raise changed(path, "changed")
     meter.item()
-    return FileEntry(rel, size, stat.S_IMODE(before.st_mode), before.st_mtime_ns, digest)
+    return FileEntry(rel, size, stat.S_IMODE(seen.st_mode), seen.st_mtime_ns, digest)
 
 
 def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
@@ -119,11 +121,12 @@ def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
     store.ensure()
     meter = Meter(ctx, total, len(files), data.throttle_bytes_per_second)
     base = str(source.parent if kind == "file" else source)
-    jobs = [
-        partial(_read_file, store, meter, f"{base}/{rel}", rel, st)
-        for rel, st in sorted(files.items(), key=lambda item: -item[1].st_size)
-    ]
-    entries = sorted(run_parallel(meter, jobs, data.threads), key=lambda e: e.path)
+    with Writeback(store.root) as writeback:  # the disk writes the first blobs while later ones are read
+        jobs = [
+            partial(_read_file, store, meter, writeback, f"{base}/{rel}", rel, st)
+            for rel, st in sorted(files.items(), key=lambda item: -item[1].st_size)
+        ]
+        entries = sorted(run_parallel(meter, jobs, data.threads), key=lambda e: e.path)
     flushing = store.flush()  # the content goes to disk while the end-of-take check runs
     again = file_names(source)
     for rel in sorted(set(files) ^ again):

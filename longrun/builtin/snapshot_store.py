@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import itertools
 import json
@@ -16,17 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from longrun.builtin.durability import Flush, Writeback, fsync_dir
 from longrun.model import OperationError, new_id
 
 __all__ = [
     "CHUNK",
     "FileEntry",
-    "Flush",
     "Manifest",
     "SnapshotStore",
     "copy_stream",
-    "fsync_dir",
-    "sync_filesystem",
 ]
 
 CHUNK = 1 << 20  # bytes read and written at a time: the granularity of progress and cancel
@@ -77,60 +74,6 @@ class Manifest:
         raw["files"] = [FileEntry(**f) for f in raw["files"]]
         raw["dirs"] = [tuple(d) for d in raw["dirs"]]
         return cls(**raw)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _libc_syncfs() -> Callable[[int], int] | None:
-    syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
-    if syncfs is not None:
-        syncfs.argtypes, syncfs.restype = [ctypes.c_int], ctypes.c_int
-    return syncfs
-
-
-_SYNCFS = _libc_syncfs()  # Linux; elsewhere sync(2), which syncs every file system
-
-
-def sync_filesystem(path: Path) -> None:
-    """Make every write on the file system holding ``path`` durable, in one call: a snapshot's
-    thousands of new blobs cost one flush, not an fsync (and a journal commit) each."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if _SYNCFS is None or _SYNCFS(fd) != 0:
-            os.sync()
-    finally:
-        os.close(fd)
-
-
-class Flush:
-    """One ``sync_filesystem`` of a store's root, run on a thread of its own so that the caller
-    can do other work (check the source, build the manifest) while the disk catches up."""
-
-    def __init__(self, root: Path) -> None:
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(root,), name="longrun-flush", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, root: Path) -> None:
-        try:
-            sync_filesystem(root)
-        except BaseException as exc:  # raised again by wait, in the caller's thread
-            self._error = exc
-
-    def wait(self) -> None:
-        """Until the sync is done; raises what it raised."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -223,10 +166,13 @@ class SnapshotStore:
         # unique without a random draw per file: this store object's prefix, the process, a count
         return f"{self._tmp}/{self._prefix}-{os.getpid()}-{next(self._count)}{suffix}"
 
-    def put_file(self, fd: int, tick: Tick | None = None) -> tuple[str, int, bool]:
+    def put_file(
+        self, fd: int, tick: Tick | None = None, writeback: Writeback | None = None
+    ) -> tuple[str, int, bool]:
         """Store the content read from ``fd``; returns (sha256, size, stored) — stored is False
         when the blob was already there (deduplicated). Reads into this thread's buffer: no
-        allocation per file, and each byte is read once for both the hash and the copy."""
+        allocation per file, and each byte is read once for both the hash and the copy. A new
+        blob's size goes to ``writeback`` when one is given."""
         buffer = _buffer()
         read = os.readv(fd, [buffer])
         head = memoryview(buffer)[:read]
@@ -236,24 +182,29 @@ class SnapshotStore:
             digest = hashlib.sha256(head).hexdigest()
             if self.has_blob(digest):
                 return digest, read, self.adopt(None, digest)
-            self._put_new(head, digest)
+            self._put_new(head, digest, writeback)
             return digest, read, True
         hasher = hashlib.sha256(head)
         temp = self._temp(".blob")
         out = os.open(temp, _CREATE, 0o644)
         try:
-            with (
-                os.fdopen(fd, "rb", buffering=0, closefd=False) as src,
-                os.fdopen(out, "wb", buffering=0) as dst,
-            ):
+            try:
                 _write_all(out, head)  # before copy_stream reuses the buffer
-                digest, size = copy_stream(src, dst, tick, hasher)
+                with (
+                    os.fdopen(fd, "rb", buffering=0, closefd=False) as src,
+                    os.fdopen(out, "wb", buffering=0, closefd=False) as dst,
+                ):
+                    digest, size = copy_stream(src, dst, tick, hasher)
+            finally:
+                os.close(out)
+            if writeback is not None:
+                writeback.wrote(size + read)
             return digest, size + read, self.adopt(Path(temp), digest)
         except BaseException:
             _unlink(temp)
             raise
 
-    def _put_new(self, data: memoryview, digest: str) -> None:
+    def _put_new(self, data: memoryview, digest: str, writeback: Writeback | None) -> None:
         """Write a blob found missing: a concurrent writer of the same content writes the same
         bytes, so replacing its blob is harmless (no second existence check)."""
         temp = self._temp(".blob")
@@ -264,6 +215,8 @@ class SnapshotStore:
             finally:
                 os.close(fd)
             os.replace(temp, self._blob(digest))
+            if writeback is not None:
+                writeback.wrote(len(data))
         except BaseException:
             _unlink(temp)
             raise
