@@ -91,6 +91,15 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
 
 
 _local = threading.local()
+_pid = os.getpid()  # in temp names; a forked child refreshes it (no getpid syscall per blob)
+
+
+def _refresh_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_refresh_pid)
 
 
 def _buffer() -> bytearray:
@@ -164,7 +173,7 @@ class SnapshotStore:
 
     def _temp(self, suffix: str = "") -> str:
         # unique without a random draw per file: this store object's prefix, the process, a count
-        return f"{self._tmp}/{self._prefix}-{os.getpid()}-{next(self._count)}{suffix}"
+        return f"{self._tmp}/{self._prefix}-{_pid}-{next(self._count)}{suffix}"
 
     def put_file(
         self, fd: int, tick: Tick | None = None, writeback: Writeback | None = None

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from longrun.builtin.snapshot_store import SnapshotStore
 from longrun.engine.registry import App
 from longrun.model import Status
 from longrun.testing import RecordingContext, run_handler
@@ -220,3 +221,17 @@ def test_an_edit_of_the_target_during_the_apply_fails(builtin_app: App, tmp_path
     assert run.status is Status.FAILED and run.errors[-1].code == "TargetChanged"
     assert tree_of(target) == {"old.txt": (b"someone else wrote this", 0o644)}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_temp_names_stay_unique_in_a_forked_child(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path / "store")
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: one temp name, through the pipe, then out without cleanup
+        os.write(write, str(store.temp_path()).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        theirs = pipe.read().decode()
+    os.waitpid(child, 0)
+    assert theirs and theirs != str(store.temp_path())
