@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from longrun.model import ConfigurationError, LongrunError, StoreUnavailable
 from longrun.store.migrate import load_migrations, split_statements
+from longrun.store.sqlite_checkpoint import Checkpointer
 
 __all__ = [
     "SYNCHRONOUS",
@@ -191,10 +192,13 @@ class SQLiteConnections:
         # jobs a loop queued in its current iteration: handed over once, at its end, so that a
         # burst wakes the writer (and contends for the GIL) once instead of once per job
         self._pending: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        self.checkpointer = Checkpointer(lambda: connect(path, synchronous=synchronous))
 
     def start(self) -> None:
-        """Open the writer connection and start its thread."""
+        """Open the writer connection and start its thread and the checkpointer's."""
         self._wconn = connect(self.path, synchronous=self.synchronous)
+        self._wconn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
+        self.checkpointer.start()
         self._writer.start()
 
     def close(self) -> None:
@@ -202,6 +206,7 @@ class SQLiteConnections:
         if self._writer.is_alive():
             self._jobs.put(_STOP)
             self._writer.join(timeout=10)
+        self.checkpointer.close()
         self._readers.shutdown(wait=True)
         with self._lock:
             for conn in self._reader_conns:
@@ -278,6 +283,8 @@ class SQLiteConnections:
                 conn.execute("ROLLBACK")
             outcomes = [(False, translate(exc))] * len(batch)
         wrote = any(ok for ok, _ in outcomes)
+        if wrote:
+            self.checkpointer.wrote()
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_job, future, loop, _sp), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, ok, value))
