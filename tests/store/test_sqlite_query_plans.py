@@ -70,3 +70,12 @@ def test_claim_reaper_and_purge_use_indexes(conn: sqlite3.Connection) -> None:
     ):
         plan = _plan(conn, sql, p)
         assert not _full_scans(plan), plan
+
+
+def test_the_change_feed_reads_through_the_last_action_index(conn: sqlite3.Connection) -> None:
+    from longrun.store.sqlite_feed import _VERSIONS_SINCE
+    from longrun.store.sqlite_sql import CHANGED_SINCE
+
+    for sql in (CHANGED_SINCE, _VERSIONS_SINCE):
+        plan = _plan(conn, sql, {"since": 0, "limit": 500})
+        assert "ix_operations_last_action" in plan and "TEMP B-TREE" not in plan, plan
