@@ -177,7 +177,7 @@ async def bench(
         await asyncio.sleep(max(0.0, start_at.timestamp() - time.time()))  # measure the run only
         cpu0, _ = _proc_usage(proc.pid)
         worker_cpu0 = _proc_usage(worker.pid)[0] if worker else 0.0
-        wall0 = time.monotonic()
+        wall0, client0 = time.monotonic(), time.process_time()
         peak = 0
         while not all(t.done() for t in tasks):
             await asyncio.sleep(0.5)
@@ -187,6 +187,7 @@ async def bench(
         cpu1, rss = _proc_usage(proc.pid)
         worker_cpu = _proc_usage(worker.pid)[0] - worker_cpu0 if worker else None
         wall = time.monotonic() - wall0
+        client_cpu = time.process_time() - client0
         for t in tasks:
             t.cancel()
         calls = [x for s in subs for x in s.from_call]
@@ -211,6 +212,8 @@ async def bench(
                 ("write stamped (lastActionTime) → subscriber p99", ms(percentile(commits, 99))),
                 ("server CPU (of one core) while streaming", f"{100 * (cpu1 - cpu0) / wall:.0f}%"),
                 ("server RSS peak", f"{max(peak, rss) / 2**20:.0f} MiB"),
+                ("this client's CPU (of one core)", f"{100 * client_cpu / wall:.0f}%"),
+                ("load average (1 min) at the end", f"{os.getloadavg()[0]:.2f}"),
                 (
                     "worker",
                     "embedded in the server"
