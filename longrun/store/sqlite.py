@@ -72,7 +72,7 @@ class SQLiteStore(SQLiteAccess, SQLiteFeed, SQLiteWebhooks, SQLiteLocks, SQLiteR
     engine = "sqlite"
 
     def __init__(
-        self, path: str | Path, *, change_poll_interval: float = 0.05, synchronous: str = "NORMAL"
+        self, path: str | Path, *, change_poll_interval: float = 0.02, synchronous: str = "NORMAL"
     ) -> None:
         """``synchronous``: NORMAL (the default) or FULL, which syncs the WAL at every commit."""
         self.path = str(path)
