@@ -30,7 +30,9 @@ class Settings(BaseSettings):
     embedded_worker: bool = True  # `serve` runs a worker in the same process
     worker_slots: int = Field(8, ge=1, le=1024)
     lease_seconds: float = Field(30.0, gt=0)
-    flush_interval: float = Field(0.2, gt=0, description="how often dirty progress is written")
+    flush_interval: float = Field(
+        0.2, gt=0, description="how often one operation's news is written (each at its own phase)"
+    )
     poll_interval: float = Field(1.0, gt=0, description="longest idle wait between claims")
     reaper_interval: float = Field(1.0, gt=0)
     retention_seconds: float | None = Field(
