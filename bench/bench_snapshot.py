@@ -8,8 +8,10 @@ run (MB/s), and the bytes an incremental snapshot.copy moves after 1% of the fil
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -46,11 +48,24 @@ def generate(root: Path, total: int, files: int, seed: int = 7) -> int:
     return written
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and of its waited-for children so far."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+CPU: dict[str, list[float]] = {}  # CPU seconds of each timed step, by name
+
+
 def timed(what: str, fn: Any) -> tuple[float, Any]:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     value = fn()
-    seconds = time.perf_counter() - started
-    print(f"  {what:<34} {seconds:7.2f} s", flush=True)
+    seconds, used = time.perf_counter() - started, _cpu() - cpu
+    CPU.setdefault(what, []).append(used)
+    print(f"  {what:<34} {seconds:7.2f} s  (cpu {used:5.2f} s)", flush=True)
     return seconds, value
 
 
@@ -108,6 +123,15 @@ def _round(home: Path, src: Path, threads: int, n: int) -> dict[str, float]:
         lambda: run(app, "snapshot.apply", {"snapshot_id": snapshot_id, "target": target}),
     )
     return times
+
+
+def _hash_seconds(total: int) -> float:
+    """CPU seconds one core spends hashing ``total`` bytes (SHA-256, 1 MiB updates)."""
+    block, hasher = os.urandom(MB), hashlib.sha256()
+    started = time.process_time()
+    for _ in range(total // MB):
+        hasher.update(block)
+    return time.process_time() - started
 
 
 def main() -> None:
@@ -171,6 +195,12 @@ def main() -> None:
         f"   {t_cp / t_apply:.2f}x cp -r"
     )
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} cpus")
+    cpu = {name: statistics.median(CPU[name]) for name in ("cp -r", "tar -c", "snapshot.take")}
+    print(
+        "median CPU seconds (user + system, this process and its children): "
+        + ", ".join(f"{name} {seconds:.2f}" for name, seconds in cpu.items())
+        + f"; sha256 alone of the same bytes: {_hash_seconds(total):.2f}"
+    )
     print(
         f"{'snapshot.copy full':<22} {mbps(t_full):8.0f} MB/s   "
         f"moved {full.progress.properties['physical_bytes_transferred'] / MB:.0f} MB"

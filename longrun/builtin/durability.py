@@ -69,9 +69,9 @@ class Flush:
 
 class Writeback:
     """Syncs the store's file system on a thread of its own each time ``every`` more bytes were
-    written: the disk takes a take's first blobs while later ones are read and hashed, so the
-    final ``sync_filesystem`` (still what makes the snapshot durable) has little left to wait
-    for. A sync per ``every`` bytes, not a call per file: the kernel's flusher does the work,
+    written: the disk takes what a take wrote so far (inodes, directory entries, sub-page tails,
+    blobs written through the cache) while later files are read and hashed, so the final
+    ``sync_filesystem`` (still what makes the snapshot durable) has little left to wait for. A sync per ``every`` bytes, not a call per file: the kernel's flusher does the work,
     and the writers pay no thread hand-off per blob.
 
     Use as a context manager; leaving it waits for a sync under way.

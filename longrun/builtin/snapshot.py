@@ -121,7 +121,8 @@ def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
     store.ensure()
     meter = Meter(ctx, total, len(files), data.throttle_bytes_per_second)
     base = str(source.parent if kind == "file" else source)
-    with Writeback(store.root) as writeback:  # the disk writes the first blobs while later ones are read
+    # syncs along the way: the final one, before the manifest, has little left to wait for
+    with Writeback(store.root) as writeback:
         jobs = [
             partial(_read_file, store, meter, writeback, f"{base}/{rel}", rel, st)
             for rel, st in sorted(files.items(), key=lambda item: -item[1].st_size)

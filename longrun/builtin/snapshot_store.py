@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from longrun.builtin.direct_io import DirectWrites, aligned_buffer, write_all
 from longrun.builtin.durability import Flush, Writeback, fsync_dir
@@ -111,11 +111,9 @@ def _buffer() -> mmap.mmap:
     return buffer
 
 
-def copy_stream(
-    src: BinaryIO, dst: BinaryIO | None, tick: Tick | None = None, hasher: Any = None
-) -> tuple[str, int]:
+def copy_stream(src: BinaryIO, dst: BinaryIO | None, tick: Tick | None = None) -> tuple[str, int]:
     """Copy ``src`` to ``dst`` (or only read it), hashing; returns (sha256 hex, bytes)."""
-    hasher = hasher or hashlib.sha256()
+    hasher = hashlib.sha256()
     total = 0
     buffer = _buffer()
     view = memoryview(buffer)
@@ -212,7 +210,8 @@ class SnapshotStore:
                 os.close(out)
             if writeback is not None:
                 writeback.wrote(size)
-            return hasher.hexdigest(), size, self.adopt(Path(temp), hasher.hexdigest())
+            digest = hasher.hexdigest()
+            return digest, size, self.adopt(Path(temp), digest)
         except BaseException:
             _unlink(temp)
             raise
