@@ -30,6 +30,7 @@ from longrun.model import (
 )
 from longrun.store import postgres_sql as q
 from longrun.store.base import (
+    Beat,
     ChangePage,
     Claim,
     ListQuery,
@@ -42,7 +43,7 @@ from longrun.store.base import (
     Update,
 )
 from longrun.store.postgres_access import PostgresAccess
-from longrun.store.postgres_batch import group_commit
+from longrun.store.postgres_batch import group_commit, heartbeats
 from longrun.store.postgres_conn import Conn, PostgresConnections, migrate
 from longrun.store.postgres_locks import PostgresLocks
 from longrun.store.postgres_retention import PostgresRetention
@@ -234,6 +235,11 @@ class PostgresStore(PostgresAccess, PostgresWebhooks, PostgresLocks, PostgresRet
             return Status(row["status"])
 
         return await self._write(job, atomic=False)
+
+    async def heartbeat_many(
+        self, beats: Sequence[Beat], now: datetime, lease_seconds: float
+    ) -> builtins.list[Status | Exception]:
+        return await heartbeats(self._write, beats, now, lease_seconds)
 
     async def finish(self, op_id: str, lease_id: str, now: datetime, outcome: Outcome) -> Operation:
         fence = {"id": op_id, "lease_id": lease_id, "now": now}

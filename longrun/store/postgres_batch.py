@@ -12,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from longrun.model import StoreUnavailable
+from longrun.model import LeaseLost, Status, StoreUnavailable
 from longrun.store import postgres_sql as q
 from longrun.store.postgres_conn import Conn
+from longrun.store.postgres_rows import update_params
+from longrun.store.records import Beat
 
-__all__ = ["Batcher", "columns", "group_commit", "multi_insert", "multi_update"]
+__all__ = ["Batcher", "columns", "group_commit", "heartbeats", "multi_insert", "multi_update"]
 
 I = TypeVar("I")  # noqa: E741 - the conventional name of an item type
 R = TypeVar("R")
@@ -206,3 +209,47 @@ async def finish_rows(write: Write[Any], rows: list[Row]) -> list[Row | None]:
 
     done = await write(job)
     return [done.get(row["id"]) for row in rows]
+
+
+_HEARTBEAT_MANY, _HEARTBEAT_PARAMS = multi_update(q.HEARTBEAT)
+_RENEW_MANY, _RENEW_PARAMS = multi_update(q.RENEW)
+
+
+async def heartbeats(
+    write: Write[Any], beats: Sequence[Beat], now: datetime, lease_seconds: float
+) -> list[Status | Exception]:
+    """A worker's pass of heartbeats in one transaction of at most two statements (the beats with
+    news, the bare renewals), each row fenced by its own lease; LeaseLost where a fence held not."""
+    expires = now + timedelta(seconds=lease_seconds)
+    news: list[Row] = []
+    bare: list[Row] = []
+    for beat in beats:
+        fence = {"id": beat.op_id, "lease_id": beat.lease_id, "lease_expires": expires}
+        if beat.update.is_empty:
+            bare.append(fence)
+        else:
+            news.append({**fence, **update_params(beat.update), "now": now})
+
+    async def job(conn: Conn) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for rows, sql, params in (
+            (news, _HEARTBEAT_MANY, _HEARTBEAT_PARAMS),
+            (bare, _RENEW_MANY, _RENEW_PARAMS),
+        ):
+            if rows:
+                cur = await conn.execute(sql, columns(params, rows))
+                found.update({r["id"]: r["status"] for r in await cur.fetchall()})
+        return found
+
+    try:
+        found = await write(job)
+    except Exception as exc:  # nothing was written: every beat is tried again
+        return [exc] * len(beats)
+    return [
+        Status(found[beat.op_id])
+        if beat.op_id in found
+        else LeaseLost(
+            f"lease {beat.lease_id} on {beat.op_id} is no longer current", target=beat.op_id
+        )
+        for beat in beats
+    ]

@@ -94,9 +94,9 @@ FROM picked WHERE o.id = picked.id
 """
 
 RENEW = """
-UPDATE operations SET lease_expires = %(lease_expires)s::timestamptz
-WHERE id = %(id)s::text AND lease_id = %(lease_id)s::text
-RETURNING status
+UPDATE operations o SET lease_expires = %(lease_expires)s::timestamptz
+WHERE o.id = %(id)s::text AND o.lease_id = %(lease_id)s::text
+RETURNING o.id, o.status
 """
 
 
@@ -119,7 +119,7 @@ UPDATE operations o SET lease_expires = %(lease_expires)s::timestamptz,
     resource_location = coalesce(%(resource_location)s::text, o.resource_location),
     {_append("logs")}, {_append("errors")}, {_append("resources")}
 WHERE o.id = %(id)s::text AND o.lease_id = %(lease_id)s::text
-RETURNING o.status
+RETURNING o.id, o.status
 """
 
 FINISH = f"""
