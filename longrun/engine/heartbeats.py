@@ -54,24 +54,25 @@ class Heartbeats:
         renew_every = min(self.lease_seconds / 3, STATUS_EVERY)
         clock, now = time.monotonic(), self.clock.now()
         due: list[tuple[Run, Update | None]] = []
-        for run in list(runs):
-            if run.closed or run.write_lock.locked():  # finishing: its finish says it all
-                continue
-            renew = clock - run.last_beat >= renew_every
-            if not (every or renew or clock >= run.news_due):
-                continue
-            update = run.ctx.take_update(now)
-            if update is None and not renew:
-                continue  # its slot stays open: the next news goes at the next tick
-            if update is not None:  # the next slot on its own grid, whatever this tick's delay
-                run.news_due += self.flush_interval * (
-                    1 + max(0, int((clock - run.news_due) // self.flush_interval))
-                )
-            await run.write_lock.acquire()  # free (checked above, no await since): no wait
-            due.append((run, update))
-        if not due:
-            return
+        canceling: list[Run] = []
         try:
+            for run in list(runs):
+                if run.closed or run.write_lock.locked():  # finishing: its finish says it all
+                    continue
+                renew = clock - run.last_beat >= renew_every
+                if not (every or renew or clock >= run.news_due):
+                    continue
+                update = run.ctx.take_update(now)
+                if update is None and not renew:
+                    continue  # its slot stays open: the next news goes at the next tick
+                if update is not None:  # its next slot on its own grid, whatever this tick's delay
+                    run.news_due += self.flush_interval * (
+                        1 + max(0, int((clock - run.news_due) // self.flush_interval))
+                    )
+                await run.write_lock.acquire()  # free (checked above, no await since): no wait
+                due.append((run, update))
+            if not due:
+                return
             beats = [Beat(run.op_id, run.lease_id, update or Update()) for run, update in due]
             answers = await self.store.heartbeat_many(beats, now, self.lease_seconds)
             canceling = [
@@ -83,7 +84,11 @@ class Heartbeats:
             for run, _ in due:
                 run.write_lock.release()
         for run in canceling:  # once per operation: its children are asked to cancel too
-            await self.family.cancel_children(run.op_id)
+            try:
+                await self.family.cancel_children(run.op_id)
+            except Exception as exc:  # the next heartbeat says CANCELING again: tried again
+                log.warning("cancel of the children of %s failed: %s", run.op_id, exc)
+                continue
             run.request_cancel()
 
     def _settle(self, run: Run, update: Update | None, answer: Status | Exception) -> bool:
