@@ -161,10 +161,10 @@ class SQLiteStore(SQLiteAccess, SQLiteFeed, SQLiteWebhooks, SQLiteLocks, SQLiteR
             row = conn.execute(q.GET, (op_id,)).fetchone()
             return None if row is None else self._with_children(conn, row)
 
-        return await self._conns.read(job)
+        return await self._conns.read_here(job)
 
     async def get_tombstone(self, op_id: str) -> Tombstone | None:
-        row = await self._conns.read(lambda c: c.execute(q.GET_TOMBSTONE, (op_id,)).fetchone())
+        row = await self._conns.read_here(lambda c: c.execute(q.GET_TOMBSTONE, (op_id,)).fetchone())
         return None if row is None else row_to_tombstone(row)
 
     async def list(self, query: ListQuery) -> list[Operation]:
