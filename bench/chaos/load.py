@@ -70,11 +70,13 @@ class Load:
     def submit(self) -> None:
         self.serial += 1
         key = f"c{self.index}-{self.serial}-{self.random.getrandbits(32):08x}"
-        if self.index == 0 and self.serial <= len(MIX):  # every type at least once
+        first_round = self.index == 0 and self.serial <= len(MIX)
+        if first_round:  # every type at least once, at once and never held
             op_type = list(MIX)[self.serial - 1]
         else:
             op_type = self.random.choices(list(MIX), weights=list(MIX.values()))[0]
-        later = self.random.random() < 0.15  # scheduled a little later: something to hold
+        # scheduled a little later: something to hold
+        later = not first_round and self.random.random() < 0.15
         kwargs: dict[str, Any] = {"idempotency_key": key}
         if later:
             kwargs["not_before"] = utcnow() + timedelta(seconds=self.random.uniform(1, 4))

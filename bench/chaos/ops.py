@@ -37,6 +37,18 @@ def _record(**fields: Any) -> None:
             os.close(fd)
 
 
+def _first_exit(op_id: str) -> bool:
+    """True once per operation (a marker file in the record folder, which every process shares)."""
+    folder = os.environ.get(RECORD_DIR_ENV)
+    if not folder:
+        return False
+    try:
+        os.close(os.open(f"{folder}/exited-{op_id}", os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return False
+    return True
+
+
 class _Run:
     """One handler run: its id, and visible writes stamped with it (a log line per step)."""
 
@@ -127,10 +139,12 @@ def hang(ctx: Any, data: Any) -> dict[str, Any]:
 
 @app.operation("chaos.exit", max_attempts=3)
 async def exit_(ctx: Any, data: Any) -> dict[str, Any]:
-    """On its first attempt the worker process exits mid-run (os._exit); later attempts succeed."""
+    """The first run that gets this far exits its worker process mid-run (os._exit): the first
+    attempt, or a later one when another fault ended the first before it got here; the attempt
+    after the exit succeeds."""
     run = _Run(ctx, "exit")
     await _steps(run, 2, 0.05, 0.2)
-    if ctx.attempt == 1:
+    if _first_exit(ctx.operation_id):
         _record(ev="exit", run=run.id, op=ctx.operation_id, t=time.time())
         await asyncio.sleep(random.uniform(0, 0.2))
         os._exit(3)
