@@ -82,9 +82,10 @@ async def test_busy_operations_write_at_their_own_phases(
     finally:
         stop.set()
         await worker.stop(grace=5)
-    # spread: no batch carries more than half of them (all at once was one batch of 40)
-    assert max(len(batch) for batch in store.batches) <= BUSY // 2, store.batches
-    assert len([b for b in store.batches if b]) >= 10
+    # spread: a batch carries a few of them (about 40 / 8; in step, every batch carried all 40).
+    # A late tick on a loaded machine may carry two phases' worth: the median stays small
+    sizes = [len(batch) for batch in store.batches if batch]
+    assert statistics.median(sizes) <= BUSY // 3 and len(sizes) >= 10, sizes
     # each operation keeps to about one write per interval
     gaps = [
         statistics.median(b - a for a, b in itertools.pairwise(times))
