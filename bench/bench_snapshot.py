@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from longrun.builtin import default_app
+from longrun.builtin import default_app, take_pool
 from longrun.model import Status
 from longrun.testing import run_handler
 
@@ -49,12 +49,20 @@ def generate(root: Path, total: int, files: int, seed: int = 7) -> int:
 
 
 def _cpu() -> float:
-    """CPU seconds (user + system) of this process and of its waited-for children so far."""
+    """CPU seconds (user + system) of this process, of its waited-for children and of the
+    take's worker processes (which live on: read from /proc) so far."""
     own, children = (
         resource.getrusage(resource.RUSAGE_SELF),
         resource.getrusage(resource.RUSAGE_CHILDREN),
     )
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    workers = 0.0
+    for pid in take_pool.worker_pids():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        workers += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + workers
 
 
 CPU: dict[str, list[float]] = {}  # CPU seconds of each timed step, by name

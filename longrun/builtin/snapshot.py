@@ -16,10 +16,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from longrun.builtin import take_pool
 from longrun.builtin.durability import Writeback
 from longrun.builtin.meter import Meter, Stopped
 from longrun.builtin.snapshot_store import FileEntry, Manifest, SnapshotStore, copy_stream
-from longrun.builtin.source_tree import changed, file_names, same, scan
+from longrun.builtin.source_tree import changed, file_names, scan
+from longrun.builtin.take_worker import Changed, store_file
 from longrun.engine.registry import App
 from longrun.model import OperationError
 
@@ -91,25 +93,47 @@ def run_parallel(meter: Meter, jobs: Sequence[Callable[[], Any]], threads: int) 
 def _read_file(
     store: SnapshotStore, meter: Meter, writeback: Writeback, path: str, rel: str, seen: Any
 ) -> FileEntry:
-    """One file into the store. Unchanged means: the open file, after its read, and the path,
-    after that, show the very stat the scan saw (no stat before the read: the scan's is it)."""
+    """One file into the store (``store_file``: it fails if the file is edited meanwhile)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise changed(path, "vanished") from None
-    try:
-        digest, size, _ = store.put_file(fd, meter.tick, writeback)
-        after = os.fstat(fd)
-    finally:
-        os.close(fd)
-    try:
-        now = os.stat(path)
-    except FileNotFoundError:
-        raise changed(path, "vanished") from None
-    if size != seen.st_size or not same(seen, after) or not same(seen, now):
-        raise changed(path, "changed")
+        digest, size, written = store_file(
+            store.writer, path, (seen.st_size, seen.st_mtime_ns, seen.st_ino), meter.tick
+        )
+    except Changed as exc:
+        raise changed(exc.path, exc.what) from None
+    if written:
+        writeback.wrote(written)
     meter.item()
     return FileEntry(rel, size, stat.S_IMODE(seen.st_mode), seen.st_mtime_ns, digest)
+
+
+def _store_all(
+    store: SnapshotStore,
+    meter: Meter,
+    writeback: Writeback,
+    base: str,
+    files: dict[str, os.stat_result],
+    data: TakeInput,
+) -> list[FileEntry]:
+    """Every file into the store, largest first: with the worker processes when it pays and
+    they are there, else (or for what they left) with threads. Entries by path."""
+    ordered = sorted(files.items(), key=lambda item: -item[1].st_size)
+    done: dict[str, tuple[str, int]] = {}
+    total = sum(st.st_size for st in files.values())
+    if data.threads > 1 and take_pool.pays(total, len(files), bool(data.throttle_bytes_per_second)):
+        processes = min(data.threads, (os.cpu_count() or 1) + 1)
+        with contextlib.suppress(take_pool.Unavailable):
+            take_pool.store_files(store.writer, meter, writeback, base, ordered, processes, done)
+    entries = [
+        FileEntry(rel, size, stat.S_IMODE(files[rel].st_mode), files[rel].st_mtime_ns, digest)
+        for rel, (digest, size) in done.items()
+    ]
+    jobs = [
+        partial(_read_file, store, meter, writeback, f"{base}/{rel}", rel, st)
+        for rel, st in ordered
+        if rel not in done
+    ]
+    entries += run_parallel(meter, jobs, data.threads)
+    return sorted(entries, key=lambda e: e.path)
 
 
 def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
@@ -123,11 +147,7 @@ def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
     base = str(source.parent if kind == "file" else source)
     # syncs along the way: the final one, before the manifest, has little left to wait for
     with Writeback(store.root) as writeback:
-        jobs = [
-            partial(_read_file, store, meter, writeback, f"{base}/{rel}", rel, st)
-            for rel, st in sorted(files.items(), key=lambda item: -item[1].st_size)
-        ]
-        entries = sorted(run_parallel(meter, jobs, data.threads), key=lambda e: e.path)
+        entries = _store_all(store, meter, writeback, base, files, data)
     flushing = store.flush()  # the content goes to disk while the end-of-take check runs
     again = file_names(source)
     for rel in sorted(set(files) ^ again):

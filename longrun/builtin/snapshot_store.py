@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import json
-import mmap
 import os
 import secrets
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from longrun.builtin.direct_io import DirectWrites, aligned_buffer, write_all
+from longrun.builtin.blob_writer import CHUNK, BlobWriter, Tick, chunk_buffer
+from longrun.builtin.direct_io import write_all
 from longrun.builtin.durability import Flush, Writeback, fsync_dir
 from longrun.model import OperationError, new_id
 
@@ -28,10 +26,7 @@ __all__ = [
     "copy_stream",
 ]
 
-CHUNK = 1 << 20  # bytes read and written at a time: the granularity of progress and cancel
 _GC_AGE = 3600.0  # seconds: a blob younger than this may belong to a take still running
-
-Tick = Callable[[int], None]  # called with the bytes just moved; may raise to stop
 
 
 @dataclass(frozen=True)
@@ -78,9 +73,6 @@ class Manifest:
         return cls(**raw)
 
 
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-
-
 def _unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -90,32 +82,14 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
     write_all(fd, memoryview(data))
 
 
-_local = threading.local()
-_pid = os.getpid()  # in temp names; a forked child refreshes it (no getpid syscall per blob)
-
-
-def _refresh_pid() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_refresh_pid)
-
-
-def _buffer() -> mmap.mmap:
-    """This thread's chunk buffer, page-aligned (``O_DIRECT`` writes from it): allocating
-    1 MiB per file costs more than copying a small file."""
-    buffer: mmap.mmap | None = getattr(_local, "buffer", None)
-    if buffer is None:
-        buffer = _local.buffer = aligned_buffer(CHUNK)
-    return buffer
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 def copy_stream(src: BinaryIO, dst: BinaryIO | None, tick: Tick | None = None) -> tuple[str, int]:
     """Copy ``src`` to ``dst`` (or only read it), hashing; returns (sha256 hex, bytes)."""
     hasher = hashlib.sha256()
     total = 0
-    buffer = _buffer()
+    buffer = chunk_buffer()
     view = memoryview(buffer)
     while True:
         read = src.readinto(buffer)  # type: ignore[attr-defined]
@@ -143,10 +117,8 @@ class SnapshotStore:
         self.blobs = self.root / "blobs"
         self.manifests = self.root / "manifests"
         self.tmp = self.root / "tmp"
-        self._blobs, self._tmp = str(self.blobs), str(self.tmp)
-        self._prefix = secrets.token_hex(6)
-        self._count = itertools.count()  # next() on a count is atomic across threads
-        self._direct = DirectWrites()
+        self._blobs = str(self.blobs)
+        self.writer = BlobWriter(self._blobs, str(self.tmp), secrets.token_hex(6))
 
     def ensure(self) -> SnapshotStore:
         """Create the folders (all 256 blob shards at once: no mkdir per blob later)."""
@@ -171,82 +143,27 @@ class SnapshotStore:
         return Path(self._temp(suffix))
 
     def _temp(self, suffix: str = "") -> str:
-        # unique without a random draw per file: this store object's prefix, the process, a count
-        return f"{self._tmp}/{self._prefix}-{_pid}-{next(self._count)}{suffix}"
+        return self.writer.temp(suffix)
 
     def put_file(
         self, fd: int, tick: Tick | None = None, writeback: Writeback | None = None
     ) -> tuple[str, int, bool]:
         """Store the content read from ``fd``; returns (sha256, size, stored) — stored is False
-        when the blob was already there (deduplicated). Reads into this thread's buffer: no
-        allocation per file, and each byte is read once for both the hash and the copy, and
-        written from there around the page cache (``DirectWrites``). A new blob's size goes to
-        ``writeback`` when one is given."""
-        buffer = _buffer()
-        view = memoryview(buffer)
-        read = os.readv(fd, [buffer])
-        if tick is not None:
-            tick(read)
-        if read < CHUNK:  # a small file: hash it first, write it only if it is new
-            digest = hashlib.sha256(view[:read]).hexdigest()
-            if self.has_blob(digest):
-                return digest, read, self.adopt(None, digest)
-            self._put_new(view[:read], digest, writeback)
-            return digest, read, True
-        hasher = hashlib.sha256(view)
-        temp = self._temp(".blob")
-        out, direct = self._direct.create(temp, _CREATE, read)
-        size = read
-        try:
-            try:
-                direct = self._direct.write(out, view, direct)  # before the buffer is reused
-                while read := os.readv(fd, [buffer]):
-                    hasher.update(view[:read])
-                    direct = self._direct.write(out, view[:read], direct)
-                    size += read
-                    if tick is not None:
-                        tick(read)
-            finally:
-                os.close(out)
-            if writeback is not None:
-                writeback.wrote(size)
-            digest = hasher.hexdigest()
-            return digest, size, self.adopt(Path(temp), digest)
-        except BaseException:
-            _unlink(temp)
-            raise
-
-    def _put_new(self, data: memoryview, digest: str, writeback: Writeback | None) -> None:
-        """Write a blob found missing: a concurrent writer of the same content writes the same
-        bytes, so replacing its blob is harmless (no second existence check)."""
-        temp = self._temp(".blob")
-        fd, direct = self._direct.create(temp, _CREATE, len(data))
-        try:
-            try:
-                self._direct.write(fd, data, direct)
-            finally:
-                os.close(fd)
-            os.replace(temp, self._blob(digest))
-            if writeback is not None:
-                writeback.wrote(len(data))
-        except BaseException:
-            _unlink(temp)
-            raise
+        when the blob was already there (deduplicated). See ``BlobWriter.put``; the bytes
+        written go to ``writeback`` when one is given."""
+        digest, size, stored, written = self.writer.put(fd, tick)
+        if writeback is not None and written:
+            writeback.wrote(written)
+        return digest, size, stored
 
     def adopt(self, temp: Path | None, digest: str) -> bool:
         """Move a verified temp file into place as blob ``digest``; False if it already was
         (the temp file is then removed)."""
-        final = self._blob(digest)
-        if os.path.exists(final):
-            with contextlib.suppress(OSError):
-                os.utime(final)  # a fresh mtime keeps it out of a concurrent gc
-            if temp is not None:
-                _unlink(str(temp))
-            return False
         if temp is None:
+            if self.writer.touch(digest):
+                return False
             raise OperationError("BlobMissing", f"the content {digest} vanished from the store")
-        os.replace(temp, final)
-        return True
+        return self.writer.place(str(temp), digest)
 
     def open_blob(self, digest: str) -> BinaryIO:
         try:

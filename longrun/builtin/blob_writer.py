@@ -1,0 +1,132 @@
+"""Storing one file's content as a blob by its SHA-256: stdlib only, for take's worker processes."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import mmap
+import os
+import threading
+from collections.abc import Callable
+
+from longrun.builtin.direct_io import DirectWrites, aligned_buffer
+
+__all__ = ["CHUNK", "BlobWriter", "Tick", "chunk_buffer"]
+
+CHUNK = 1 << 20  # bytes read and written at a time: the granularity of progress and cancel
+
+Tick = Callable[[int], None]  # called with the bytes just moved; may raise to stop
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_local = threading.local()
+_pid = os.getpid()  # in temp names; a forked child refreshes it (no getpid syscall per blob)
+
+
+def _refresh_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_refresh_pid)
+
+
+def chunk_buffer() -> mmap.mmap:
+    """This thread's chunk buffer, page-aligned (``O_DIRECT`` writes from it): allocating
+    1 MiB per file costs more than copying a small file."""
+    buffer: mmap.mmap | None = getattr(_local, "buffer", None)
+    if buffer is None:
+        buffer = _local.buffer = aligned_buffer(CHUNK)
+    return buffer
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+class BlobWriter:
+    """Writes blobs ``<blobs>/ab/<sha256>`` by way of temp files ``<tmp>/<prefix>-<pid>-<n>``."""
+
+    def __init__(self, blobs: str, tmp: str, prefix: str) -> None:
+        self.blobs, self.tmp, self.prefix = blobs, tmp, prefix
+        self._count = itertools.count()  # next() on a count is atomic across threads
+        self.direct = DirectWrites()
+
+    def blob(self, digest: str) -> str:
+        return f"{self.blobs}/{digest[:2]}/{digest}"
+
+    def temp(self, suffix: str = "") -> str:
+        # unique without a random draw per file: the prefix, the process, a count
+        return f"{self.tmp}/{self.prefix}-{_pid}-{next(self._count)}{suffix}"
+
+    def put(self, fd: int, tick: Tick | None = None) -> tuple[str, int, bool, int]:
+        """Store the content read from ``fd``; returns (sha256, size, stored, bytes written) —
+        stored is False when the blob was already there (deduplicated). Reads into this
+        thread's buffer: each byte is read once for both the hash and the copy, and written
+        from there around the page cache (``DirectWrites``)."""
+        buffer = chunk_buffer()
+        view = memoryview(buffer)
+        read = os.readv(fd, [buffer])
+        if tick is not None:
+            tick(read)
+        if read < CHUNK:  # a small file: hash it first, write it only if it is new
+            digest = hashlib.sha256(view[:read]).hexdigest()
+            if self.touch(digest):
+                return digest, read, False, 0
+            self._put_new(view[:read], digest)
+            return digest, read, True, read
+        hasher = hashlib.sha256(view)
+        temp = self.temp(".blob")
+        out, direct = self.direct.create(temp, _CREATE, read)
+        size = read
+        try:
+            try:
+                direct = self.direct.write(out, view, direct)  # before the buffer is reused
+                while read := os.readv(fd, [buffer]):
+                    hasher.update(view[:read])
+                    direct = self.direct.write(out, view[:read], direct)
+                    size += read
+                    if tick is not None:
+                        tick(read)
+            finally:
+                os.close(out)
+            digest = hasher.hexdigest()
+            return digest, size, self.place(temp, digest), size
+        except BaseException:
+            _unlink(temp)
+            raise
+
+    def touch(self, digest: str) -> bool:
+        """Whether blob ``digest`` is there; a fresh mtime keeps it out of a concurrent gc."""
+        try:
+            os.utime(self.blob(digest))
+        except FileNotFoundError:
+            return False
+        except OSError:  # not ours to touch: it is there all the same
+            return os.path.exists(self.blob(digest))
+        return True
+
+    def place(self, temp: str, digest: str) -> bool:
+        """Move a verified temp file into place as blob ``digest``; False if it already was
+        (the temp file is then removed)."""
+        if self.touch(digest):
+            _unlink(temp)
+            return False
+        os.replace(temp, self.blob(digest))
+        return True
+
+    def _put_new(self, data: memoryview, digest: str) -> None:
+        """Write a blob found missing: a concurrent writer of the same content writes the same
+        bytes, so replacing its blob is harmless (no second existence check)."""
+        temp = self.temp(".blob")
+        fd, direct = self.direct.create(temp, _CREATE, len(data))
+        try:
+            try:
+                self.direct.write(fd, data, direct)
+            finally:
+                os.close(fd)
+            os.replace(temp, self.blob(digest))
+        except BaseException:
+            _unlink(temp)
+            raise

@@ -1,0 +1,125 @@
+"""One source file into the store, checked unedited; and the loop of a take's worker process."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from longrun.builtin.blob_writer import BlobWriter, Tick
+
+__all__ = ["Aborted", "Changed", "Seen", "main", "serve", "store_file"]
+
+Seen = tuple[int, int, int]  # what the scan saw of a file: (size, mtime_ns, inode)
+
+
+class Changed(Exception):
+    """The file at ``path`` changed (``what``: "changed" or "vanished") while it was read."""
+
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(path, what)
+        self.path, self.what = path, what
+
+
+class Aborted(Exception):
+    """The take this work belongs to was stopped (canceled, or it failed elsewhere)."""
+
+
+def _seen(st: os.stat_result) -> Seen:
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def store_file(
+    writer: BlobWriter, path: str, seen: Seen, tick: Tick | None = None
+) -> tuple[str, int, int]:
+    """Store one file; returns (sha256, size, bytes written). Unchanged means: the open file,
+    after its read, and the path, after that, show the very stat the scan saw (no stat before
+    the read: the scan's is it). Raises ``Changed`` naming the path."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise Changed(path, "vanished") from None
+    try:
+        digest, size, _, written = writer.put(fd, tick)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        raise Changed(path, "vanished") from None
+    if size != seen[0] or _seen(after) != seen or _seen(now) != seen:
+        raise Changed(path, "changed")
+    return digest, size, written
+
+
+# a job: (epoch, blobs dir, tmp dir, temp prefix, base dir, [(relative path, size, mtime, ino)])
+Job = tuple[int, str, str, str, str, Sequence[tuple[str, int, int, int]]]
+
+
+def _run(job: Job, abort: Any, writers: dict[tuple[str, str, str], BlobWriter]) -> list[Any]:
+    epoch, blobs, tmp, prefix, base, files = job
+    writer = writers.get((blobs, tmp, prefix))
+    if writer is None:
+        writer = writers[(blobs, tmp, prefix)] = BlobWriter(blobs, tmp, prefix)
+
+    def tick(_: int) -> None:
+        if abort.value >= epoch:
+            raise Aborted()
+
+    stored = []
+    for rel, size, mtime_ns, ino in files:
+        tick(0)
+        stored.append(store_file(writer, f"{base}/{rel}", (size, mtime_ns, ino), tick))
+    return stored
+
+
+def serve(conn: Connection, abort: Any) -> None:
+    """A worker process: run each job received on ``conn`` and send back its outcome, until
+    None or the parent's end closes. ``abort`` (shared memory) holds the epoch of the last
+    stopped take: a job of that take or older stops at its next chunk, removing its temp file.
+
+    Outcomes: ("ok", [(sha256, size, bytes written)]), ("changed", path, what), ("aborted",),
+    ("oserror", errno, message, filename) or ("error", text)."""
+    writers: dict[tuple[str, str, str], BlobWriter] = {}
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        reply: tuple[Any, ...]
+        try:
+            reply = ("ok", _run(job, abort, writers))
+        except Aborted:
+            reply = ("aborted",)
+        except Changed as exc:
+            reply = ("changed", exc.path, exc.what)
+        except OSError as exc:
+            reply = ("oserror", exc.errno, exc.strerror, exc.filename)
+        except Exception as exc:
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send(reply)
+        except (EOFError, OSError):
+            return
+
+
+class _Epoch:
+    """The abort epoch the parent writes into shared memory (``take_pool``)."""
+
+    def __init__(self, fd: int) -> None:
+        self._map = mmap.mmap(fd, 8, access=mmap.ACCESS_READ)
+
+    @property
+    def value(self) -> int:
+        return int(struct.unpack_from("q", self._map)[0])
+
+
+def main(conn_fd: int, abort_fd: int) -> None:
+    """A worker process's entry: its socket to the parent, and the abort epoch's memfd."""
+    serve(Connection(conn_fd), _Epoch(abort_fd))
