@@ -13,7 +13,6 @@ from typing import Any
 
 from longrun.model import (
     IllegalTransition,
-    LeaseLost,
     LogEntry,
     LogLevel,
     LostWorkerPolicy,
@@ -53,7 +52,7 @@ from longrun.store.sqlite_conn import Insert, SQLiteConnections, migrate
 from longrun.store.sqlite_feed import SQLiteFeed
 from longrun.store.sqlite_locks import SQLiteLocks
 from longrun.store.sqlite_retention import SQLiteRetention
-from longrun.store.sqlite_sql import list_sql, update_params
+from longrun.store.sqlite_sql import list_sql
 from longrun.store.sqlite_webhooks import SQLiteWebhooks
 from longrun.store.transitions import lost_worker_decision, manual_transition
 
@@ -218,23 +217,13 @@ class SQLiteStore(SQLiteAccess, SQLiteFeed, SQLiteWebhooks, SQLiteLocks, SQLiteR
     async def heartbeat(
         self, op_id: str, lease_id: str, now: datetime, lease_seconds: float, update: Update
     ) -> Status:
-        fence = {
-            "id": op_id,
-            "lease_id": lease_id,
-            "lease_expires": micros(now + timedelta(seconds=lease_seconds)),
-        }
-        if update.is_empty:
-            sql, params = q.RENEW_STATUS, fence
-        else:
-            sql, params = q.HEARTBEAT, {**fence, **update_params(update), "now": micros(now)}
-
-        def job(conn: sqlite3.Connection) -> Status:
-            row = conn.execute(sql, params).fetchone()
-            if row is None:
-                raise LeaseLost(f"lease {lease_id} on {op_id} is no longer current", target=op_id)
-            return Status(row[0])
-
-        return await self._conns.write(job, savepoint=False)  # one statement
+        # the batch's job with one beat: one statement, so no savepoint is needed
+        expires = micros(now + timedelta(seconds=lease_seconds))
+        job = heartbeats_job([Beat(op_id, lease_id, update)], expires, micros(now))
+        [answer] = await self._conns.write(job, savepoint=False)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     async def heartbeat_many(
         self, beats: Sequence[Beat], now: datetime, lease_seconds: float
