@@ -31,13 +31,14 @@ from longrun.model import (
     SystemClock,
     new_id,
 )
-from longrun.store.base import Claim, Store
+from longrun.store.base import Beat, Claim, Store, Update
 
 __all__ = ["Counters", "Worker"]
 
 log = logging.getLogger(__name__)
 
 _FINISH_TRIES = 3
+_SLOW_CLAIM = 0.25  # of the lease: a claim slower than this renews its leases before running
 _STOP_BOUND = 10.0  # seconds stop() waits for a loop or a last finish before cancelling it
 
 
@@ -177,14 +178,36 @@ class Worker:
                 await self._idle()
 
     async def _claim(self, limit: int) -> list[Claim]:
+        asked = self.clock.now()
         try:
-            return await self.store.claim(
-                self.worker_id, self.app.names(), self.clock.now(), self.lease_seconds, limit
+            claims = await self.store.claim(
+                self.worker_id, self.app.names(), asked, self.lease_seconds, limit
             )
         except Exception as exc:  # the loop must outlive a bad moment of the store
             log.warning("claim failed: %s", exc, exc_info=not isinstance(exc, LongrunError))
             await _first(self._stopping, timeout=self.poll_interval)
             return []
+        waited = (self.clock.now() - asked).total_seconds()
+        if claims and waited > self.lease_seconds * _SLOW_CLAIM:
+            return await self._renew_late(claims)
+        return claims
+
+    async def _renew_late(self, claims: list[Claim]) -> list[Claim]:
+        """A claim that took long (a store outage, a queue for a connection) landed with a lease
+        reckoned from when it was asked for, maybe already spent, so the reaper may be handing
+        the operation on: renew each lease, fenced, before its handler starts, and leave out the
+        ones not renewed (the reaper requeues them), so that no operation runs twice at once."""
+        beats = [Beat(c.operation.id, c.lease_id, Update()) for c in claims]
+        answers = await self.store.heartbeat_many(beats, self.clock.now(), self.lease_seconds)
+        kept = []
+        for claim, answer in zip(claims, answers, strict=True):
+            if isinstance(answer, Exception):
+                log.warning(
+                    "left %s: its late claim was not renewed: %s", claim.operation.id, answer
+                )
+            else:
+                kept.append(claim)
+        return kept
 
     async def _idle(self) -> None:
         """Until something may have changed in the store, the worker stops, or poll_interval."""
