@@ -30,11 +30,13 @@ class CopyInput(BaseModel):
     throttle_bytes_per_second: int | None = Field(None, ge=1, description="for demos and tests")
 
 
-def _copy_blob(source: SnapshotStore, target: SnapshotStore, meter: Meter, digest: str) -> None:
+def _copy_blob(
+    source: SnapshotStore, target: SnapshotStore, meter: Meter, algorithm: str, digest: str
+) -> None:
     temp = target.temp_path(".blob")
     try:
         with source.open_blob(digest) as src, temp.open("wb") as dst:
-            got, _ = copy_stream(src, dst, meter.tick)
+            got, _ = copy_stream(src, dst, algorithm, meter.tick)
         if got != digest:
             raise OperationError(
                 "ContentMismatch", f"the source content {digest} does not match its hash"
@@ -50,11 +52,11 @@ def copy_one(source: SnapshotStore, ctx: Any, snapshot_id: str, data: CopyInput)
     """Copy one snapshot: the blobs the target lacks, then its manifest (published last)."""
     manifest = source.load(snapshot_id, ctx.compartment_id)
     target = SnapshotStore(data.target).ensure()
-    sizes = {f.sha256: f.size for f in manifest.files}
+    sizes = {f.digest: f.size for f in manifest.files}
     missing = sorted(d for d in sizes if not target.has_blob(d))
     physical = sum(sizes[d] for d in missing)
     lacking = set(missing)
-    logical_moved = sum(f.size for f in manifest.files if f.sha256 in lacking)
+    logical_moved = sum(f.size for f in manifest.files if f.digest in lacking)
     incremental = len(missing) < len(sizes)
     ctx.log(
         f"copying {snapshot_id} to {target.root}: {len(missing)} of {len(sizes)} contents"
@@ -62,7 +64,9 @@ def copy_one(source: SnapshotStore, ctx: Any, snapshot_id: str, data: CopyInput)
     )
     meter = Meter(ctx, physical, len(missing), data.throttle_bytes_per_second)
     run_parallel(
-        meter, [partial(_copy_blob, source, target, meter, d) for d in missing], data.threads
+        meter,
+        [partial(_copy_blob, source, target, meter, manifest.hash, d) for d in missing],
+        data.threads,
     )
     ctx.check_cancelled()
     target.publish(manifest)

@@ -153,7 +153,14 @@ def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
     for rel in sorted(set(files) ^ again):
         raise changed(f"{base}/{rel}", "appeared" if rel in again else "vanished")
     manifest = Manifest(
-        store.new_snapshot_id(), ctx.compartment_id, str(source), kind, time.time(), entries, dirs
+        store.new_snapshot_id(),
+        ctx.compartment_id,
+        str(source),
+        kind,
+        time.time(),
+        entries,
+        dirs,
+        store.algorithm,
     )
     store.publish(manifest, flushing)
     ctx.add_resource("snapshot", "CREATED", manifest.id, entity_uri=store.root.as_uri())
@@ -179,14 +186,16 @@ def tree_state(path: Path) -> list[tuple[str, int, int, int]] | None:
     return sorted(found)
 
 
-def _write_file(store: SnapshotStore, meter: Meter, stage: str, entry: FileEntry) -> None:
+def _write_file(
+    store: SnapshotStore, meter: Meter, stage: str, algorithm: str, entry: FileEntry
+) -> None:
     dest = os.path.join(stage, entry.path)
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, entry.mode)
-    with store.open_blob(entry.sha256) as src, os.fdopen(fd, "wb", buffering=0) as dst:
-        digest, size = copy_stream(src, dst, meter.tick)
+    with store.open_blob(entry.digest) as src, os.fdopen(fd, "wb", buffering=0) as dst:
+        digest, size = copy_stream(src, dst, algorithm, meter.tick)
         os.fchmod(fd, entry.mode)  # exact, whatever the umask
         os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
-    if digest != entry.sha256 or size != entry.size:
+    if digest != entry.digest or size != entry.size:
         raise OperationError(
             "ContentMismatch",
             f"the stored content of {entry.path} does not match its hash",
@@ -228,7 +237,9 @@ def apply(store: SnapshotStore, ctx: Any, data: ApplyInput) -> dict[str, Any]:
         stage.mkdir()
         for rel, _ in manifest.dirs[1:]:
             (stage / rel).mkdir(exist_ok=True)
-        jobs = [partial(_write_file, store, meter, str(stage), e) for e in manifest.files]
+        jobs = [
+            partial(_write_file, store, meter, str(stage), manifest.hash, e) for e in manifest.files
+        ]
         run_parallel(meter, jobs, 4)
         for rel, mode in reversed(manifest.dirs):
             os.chmod(stage / rel, mode)

@@ -1,9 +1,8 @@
-"""A content-addressed snapshot store on disk: blobs by sha256 (deduplicated) and manifests."""
+"""A content-addressed snapshot store on disk: blobs by content hash (deduplicated), manifests."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -13,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from longrun.builtin.blob_writer import CHUNK, BlobWriter, Tick, chunk_buffer
-from longrun.builtin.direct_io import write_all
+from longrun.builtin.blob_writer import CHUNK, BlobWriter, Tick, chunk_buffer, write_all
+from longrun.builtin.content_hash import ALGORITHMS, DEFAULT, LEGACY, new_hasher
 from longrun.builtin.durability import Flush, Writeback, fsync_dir
 from longrun.model import OperationError, new_id
 
@@ -27,6 +26,7 @@ __all__ = [
 ]
 
 _GC_AGE = 3600.0  # seconds: a blob younger than this may belong to a take still running
+_FORMAT = "store.json"  # at the root: the store's format and the content hash new takes use
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,13 @@ class FileEntry:
     size: int
     mode: int
     mtime_ns: int
-    sha256: str
+    digest: str  # the content hash, by the manifest's algorithm: the name of its blob
 
 
 @dataclass
 class Manifest:
-    """What a snapshot holds: directories (with modes) and files (with content hashes)."""
+    """What a snapshot holds: directories (with modes) and files (with content hashes, all of
+    one algorithm, ``hash``; a manifest that names none is SHA-256, the first format)."""
 
     id: str
     compartment_id: str
@@ -51,6 +52,7 @@ class Manifest:
     created: float
     files: list[FileEntry] = field(default_factory=list)
     dirs: list[tuple[str, int]] = field(default_factory=list)  # (relative path, mode)
+    hash: str = LEGACY
 
     @property
     def size(self) -> int:
@@ -68,6 +70,9 @@ class Manifest:
     @classmethod
     def from_json(cls, text: str) -> Manifest:
         raw = json.loads(text)
+        for entry in raw["files"]:
+            if "sha256" in entry:  # the first format's name for the digest
+                entry["digest"] = entry.pop("sha256")
         raw["files"] = [FileEntry(**f) for f in raw["files"]]
         raw["dirs"] = [tuple(d) for d in raw["dirs"]]
         return cls(**raw)
@@ -85,9 +90,11 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
-def copy_stream(src: BinaryIO, dst: BinaryIO | None, tick: Tick | None = None) -> tuple[str, int]:
-    """Copy ``src`` to ``dst`` (or only read it), hashing; returns (sha256 hex, bytes)."""
-    hasher = hashlib.sha256()
+def copy_stream(
+    src: BinaryIO, dst: BinaryIO | None, algorithm: str, tick: Tick | None = None
+) -> tuple[str, int]:
+    """Copy ``src`` to ``dst`` (or only read it), hashing; returns (``algorithm`` hex, bytes)."""
+    hasher = new_hasher(algorithm)
     total = 0
     buffer = chunk_buffer()
     view = memoryview(buffer)
@@ -108,8 +115,11 @@ def copy_stream(src: BinaryIO, dst: BinaryIO | None, tick: Tick | None = None) -
 class SnapshotStore:
     """One snapshot store rooted at a directory (created on first use).
 
-    Layout: ``blobs/ab/<sha256>``, ``manifests/<snapshot id>.json``, ``tmp/``. Every file
-    appears by ``os.replace`` from ``tmp/``, so a reader never sees a partial blob or snapshot.
+    Layout: ``store.json``, ``blobs/ab/<digest>``, ``manifests/<snapshot id>.json``, ``tmp/``.
+    Every file appears by ``os.replace`` from ``tmp/``, so a reader never sees a partial blob or
+    snapshot. ``store.json`` names the content hash new takes use (``algorithm``): BLAKE3 for
+    a new store; a store from before the file keeps SHA-256, so its new snapshots still share
+    content with its old ones. Each manifest names its own hash, so every store reads both.
     """
 
     def __init__(self, root: str | Path) -> None:
@@ -120,13 +130,42 @@ class SnapshotStore:
         self._blobs = str(self.blobs)
         self.writer = BlobWriter(self._blobs, str(self.tmp), secrets.token_hex(6))
 
+    @property
+    def algorithm(self) -> str:
+        """The content hash new blobs are named by (as of the last ``ensure``)."""
+        return self.writer.algorithm
+
+    def _algorithm(self) -> str:
+        try:
+            algorithm = json.loads((self.root / _FORMAT).read_text(encoding="utf-8"))["hash"]
+        except FileNotFoundError:
+            return LEGACY if self.manifests.is_dir() or self.blobs.is_dir() else DEFAULT
+        except (ValueError, KeyError, TypeError) as exc:
+            raise OperationError(
+                "SnapshotStoreInvalid", f"{self.root / _FORMAT} is not a store format: {exc}"
+            ) from None
+        if algorithm not in ALGORITHMS:
+            raise OperationError(
+                "SnapshotStoreInvalid",
+                f"{self.root / _FORMAT} names an unknown content hash {algorithm!r}",
+            )
+        return str(algorithm)
+
     def ensure(self) -> SnapshotStore:
-        """Create the folders (all 256 blob shards at once: no mkdir per blob later)."""
+        """Create the folders (all 256 blob shards at once: no mkdir per blob later) and the
+        format file; raises SnapshotStoreInvalid when that file is not one."""
+        algorithm = self._algorithm()  # before the folders: a store without them is new
         if not (self.blobs / "ff").is_dir():
             for folder in (self.manifests, self.tmp):
                 folder.mkdir(parents=True, exist_ok=True)
             for shard in range(256):
                 (self.blobs / f"{shard:02x}").mkdir(parents=True, exist_ok=True)
+        if not (self.root / _FORMAT).is_file():
+            temp = self._temp(".json")
+            version = 2 if algorithm == DEFAULT else 1
+            Path(temp).write_text(json.dumps({"format": version, "hash": algorithm}))
+            os.replace(temp, self.root / _FORMAT)
+        self.writer.algorithm = algorithm
         return self
 
     # blobs (str paths and raw descriptors: this is the hot path of a take) -----------------
@@ -148,7 +187,7 @@ class SnapshotStore:
     def put_file(
         self, fd: int, tick: Tick | None = None, writeback: Writeback | None = None
     ) -> tuple[str, int, bool]:
-        """Store the content read from ``fd``; returns (sha256, size, stored) — stored is False
+        """Store the content read from ``fd``; returns (digest, size, stored) — stored is False
         when the blob was already there (deduplicated). See ``BlobWriter.put``; the bytes
         written go to ``writeback`` when one is given."""
         digest, size, stored, written = self.writer.put(fd, tick)
@@ -250,7 +289,7 @@ class SnapshotStore:
     def gc(self, min_age: float = _GC_AGE) -> int:
         """Delete blobs no manifest references, older than ``min_age`` s (a take may still be
         writing younger ones); returns how many."""
-        live = {f.sha256 for m in self.list() for f in m.files}
+        live = {f.digest for m in self.list() for f in m.files}
         cutoff = time.time() - min_age
         removed = 0
         for blob in self._all_blobs():

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from typing import cast
 
+import blake3
+
 from longrun.builtin import take_worker
 from longrun.builtin.blob_writer import BlobWriter
 from longrun.builtin.durability import Writeback
@@ -61,8 +63,10 @@ def _batches(files: Files) -> list[list[tuple[str, os.stat_result]]]:
 
 
 # a worker's first lines: the two packages as bare namespaces (their __init__ modules import
-# the engine), so that the process loads only take_worker, blob_writer and direct_io
+# the engine), so that the process loads only take_worker, blob_writer, write_behind and
+# content_hash; and the site-packages folder that holds blake3 (it runs without site)
 _BOOT = """import sys, types
+sys.path.append(sys.argv[4])
 for name, path in (("longrun", sys.argv[1]), ("longrun.builtin", sys.argv[1] + "/builtin")):
     package = types.ModuleType(name)
     package.__path__ = [path]
@@ -70,6 +74,9 @@ for name, path in (("longrun", sys.argv[1]), ("longrun.builtin", sys.argv[1] + "
 from longrun.builtin.take_worker import main
 main(int(sys.argv[2]), int(sys.argv[3]))
 """
+
+
+_HASH = os.path.dirname(os.path.dirname(os.path.abspath(blake3.__file__)))
 
 
 class _Epoch:
@@ -96,7 +103,7 @@ class _Epoch:
 class _Pool:
     """``size`` worker processes, each with a socket, and the shared abort epoch.
 
-    A take of many bytes in several files spends its CPU on SHA-256 and on system calls; threads
+    A take of many bytes in several files spends its CPU on hashing and on system calls; threads
     of one process contend for the GIL and its futex, processes do not. The pool serves one take
     at a time (another take meanwhile uses threads) and lives until the process exits.
 
@@ -114,7 +121,7 @@ class _Pool:
                 fds = (theirs.fileno(), self.abort.fd)
                 with theirs:
                     process = subprocess.Popen(
-                        [sys.executable, "-I", "-S", "-c", _BOOT, package, *map(str, fds)],
+                        [sys.executable, "-I", "-S", "-c", _BOOT, package, *map(str, fds), _HASH],
                         stdin=subprocess.DEVNULL,
                         pass_fds=fds,
                     )
@@ -201,7 +208,7 @@ def store_files(
     done: dict[str, tuple[str, int]],
 ) -> None:
     """Store ``files`` (relative to ``base``) with the worker processes, recording each stored
-    file's (sha256, size) in ``done`` as its job comes back. Raises ``Unavailable`` when the
+    file's (digest, size) in ``done`` as its job comes back. Raises ``Unavailable`` when the
     processes cannot do it (``done`` then holds what they did; the caller does the rest)."""
     if not _lock.acquire(blocking=False):
         raise Unavailable()
@@ -248,7 +255,8 @@ class _Run:
 
     def _send(self, conn: Connection, batch: list[tuple[str, os.stat_result]]) -> None:
         files = [(rel, st.st_size, st.st_mtime_ns, st.st_ino) for rel, st in batch]
-        job = (self.pool.epoch, self.writer.blobs, self.writer.tmp, self.writer.prefix)
+        writer = self.writer
+        job = (self.pool.epoch, writer.blobs, writer.tmp, writer.prefix, writer.algorithm)
         try:
             conn.send((*job, self.base, files))
         except OSError:

@@ -35,7 +35,7 @@ def _seen(st: os.stat_result) -> Seen:
 def store_file(
     writer: BlobWriter, path: str, seen: Seen, tick: Tick | None = None
 ) -> tuple[str, int, int]:
-    """Store one file; returns (sha256, size, bytes written). Unchanged means: the open file,
+    """Store one file; returns (digest, size, bytes written). Unchanged means: the open file,
     after its read, and the path, after that, show the very stat the scan saw (no stat before
     the read: the scan's is it). Raises ``Changed`` naming the path."""
     try:
@@ -56,15 +56,18 @@ def store_file(
     return digest, size, written
 
 
-# a job: (epoch, blobs dir, tmp dir, temp prefix, base dir, [(relative path, size, mtime, ino)])
-Job = tuple[int, str, str, str, str, Sequence[tuple[str, int, int, int]]]
+# a job: (epoch, blobs dir, tmp dir, temp prefix, content hash, base dir,
+#         [(relative path, size, mtime, ino)])
+Job = tuple[int, str, str, str, str, str, Sequence[tuple[str, int, int, int]]]
+Writers = dict[tuple[str, str, str, str], BlobWriter]
 
 
-def _run(job: Job, abort: Any, writers: dict[tuple[str, str, str], BlobWriter]) -> list[Any]:
-    epoch, blobs, tmp, prefix, base, files = job
-    writer = writers.get((blobs, tmp, prefix))
+def _run(job: Job, abort: Any, writers: Writers) -> list[Any]:
+    epoch, blobs, tmp, prefix, algorithm, base, files = job
+    key = (blobs, tmp, prefix, algorithm)
+    writer = writers.get(key)
     if writer is None:
-        writer = writers[(blobs, tmp, prefix)] = BlobWriter(blobs, tmp, prefix)
+        writer = writers[key] = BlobWriter(blobs, tmp, prefix, algorithm)
 
     def tick(_: int) -> None:
         if abort.value >= epoch:
@@ -82,9 +85,9 @@ def serve(conn: Connection, abort: Any) -> None:
     None or the parent's end closes. ``abort`` (shared memory) holds the epoch of the last
     stopped take: a job of that take or older stops at its next chunk, removing its temp file.
 
-    Outcomes: ("ok", [(sha256, size, bytes written)]), ("changed", path, what), ("aborted",),
+    Outcomes: ("ok", [(digest, size, bytes written)]), ("changed", path, what), ("aborted",),
     ("oserror", errno, message, filename) or ("error", text)."""
-    writers: dict[tuple[str, str, str], BlobWriter] = {}
+    writers: Writers = {}
     while True:
         try:
             job = conn.recv()
