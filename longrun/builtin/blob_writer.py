@@ -1,18 +1,18 @@
-"""Storing one file's content as a blob by its SHA-256: stdlib only, for take's worker processes."""
+"""Storing one file's content as a blob by its content hash: light, for take's worker processes."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import mmap
 import os
 import threading
 from collections.abc import Callable
 
-from longrun.builtin.direct_io import DirectWrites, aligned_buffer
+from longrun.builtin.content_hash import DEFAULT, new_hasher
+from longrun.builtin.write_behind import start_writeback
 
-__all__ = ["CHUNK", "BlobWriter", "Tick", "chunk_buffer"]
+__all__ = ["CHUNK", "BlobWriter", "Tick", "chunk_buffer", "write_all"]
 
 CHUNK = 1 << 20  # bytes read and written at a time: the granularity of progress and cancel
 
@@ -32,12 +32,18 @@ os.register_at_fork(after_in_child=_refresh_pid)
 
 
 def chunk_buffer() -> mmap.mmap:
-    """This thread's chunk buffer, page-aligned (``O_DIRECT`` writes from it): allocating
-    1 MiB per file costs more than copying a small file."""
+    """This thread's chunk buffer (anonymous memory, page-aligned): allocating 1 MiB per file
+    costs more than copying a small file."""
     buffer: mmap.mmap | None = getattr(_local, "buffer", None)
     if buffer is None:
-        buffer = _local.buffer = aligned_buffer(CHUNK)
+        buffer = _local.buffer = mmap.mmap(-1, CHUNK)
     return buffer
+
+
+def write_all(fd: int, data: memoryview) -> None:
+    """Write all of ``data``, however many calls it takes."""
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def _unlink(path: str) -> None:
@@ -46,12 +52,14 @@ def _unlink(path: str) -> None:
 
 
 class BlobWriter:
-    """Writes blobs ``<blobs>/ab/<sha256>`` by way of temp files ``<tmp>/<prefix>-<pid>-<n>``."""
+    """Writes blobs ``<blobs>/ab/<digest>`` by way of temp files ``<tmp>/<prefix>-<pid>-<n>``,
+    naming each by its ``algorithm`` digest (``content_hash``)."""
 
-    def __init__(self, blobs: str, tmp: str, prefix: str) -> None:
+    def __init__(self, blobs: str, tmp: str, prefix: str, algorithm: str = DEFAULT) -> None:
         self.blobs, self.tmp, self.prefix = blobs, tmp, prefix
+        self.algorithm = algorithm
+        new_hasher(algorithm)  # an unknown algorithm fails here, not at the first file
         self._count = itertools.count()  # next() on a count is atomic across threads
-        self.direct = DirectWrites()
 
     def blob(self, digest: str) -> str:
         return f"{self.blobs}/{digest[:2]}/{digest}"
@@ -61,34 +69,35 @@ class BlobWriter:
         return f"{self.tmp}/{self.prefix}-{_pid}-{next(self._count)}{suffix}"
 
     def put(self, fd: int, tick: Tick | None = None) -> tuple[str, int, bool, int]:
-        """Store the content read from ``fd``; returns (sha256, size, stored, bytes written) —
+        """Store the content read from ``fd``; returns (digest, size, stored, bytes written) —
         stored is False when the blob was already there (deduplicated). Reads into this
-        thread's buffer: each byte is read once for both the hash and the copy, and written
-        from there around the page cache (``DirectWrites``)."""
+        thread's buffer: each byte is read once for both the hash and the copy; a new blob's
+        writeback starts as soon as it is written (``start_writeback``)."""
         buffer = chunk_buffer()
         view = memoryview(buffer)
         read = os.readv(fd, [buffer])
         if tick is not None:
             tick(read)
         if read < CHUNK:  # a small file: hash it first, write it only if it is new
-            digest = hashlib.sha256(view[:read]).hexdigest()
+            digest = new_hasher(self.algorithm, view[:read]).hexdigest()
             if self.touch(digest):
                 return digest, read, False, 0
             self._put_new(view[:read], digest)
             return digest, read, True, read
-        hasher = hashlib.sha256(view)
+        hasher = new_hasher(self.algorithm, view)
         temp = self.temp(".blob")
-        out, direct = self.direct.create(temp, _CREATE, read)
+        out = os.open(temp, _CREATE, 0o644)
         size = read
         try:
             try:
-                direct = self.direct.write(out, view, direct)  # before the buffer is reused
+                write_all(out, view[:read])  # before the buffer is reused
                 while read := os.readv(fd, [buffer]):
                     hasher.update(view[:read])
-                    direct = self.direct.write(out, view[:read], direct)
+                    write_all(out, view[:read])
                     size += read
                     if tick is not None:
                         tick(read)
+                start_writeback(out)
             finally:
                 os.close(out)
             digest = hasher.hexdigest()
@@ -120,10 +129,11 @@ class BlobWriter:
         """Write a blob found missing: a concurrent writer of the same content writes the same
         bytes, so replacing its blob is harmless (no second existence check)."""
         temp = self.temp(".blob")
-        fd, direct = self.direct.create(temp, _CREATE, len(data))
+        fd = os.open(temp, _CREATE, 0o644)
         try:
             try:
-                self.direct.write(fd, data, direct)
+                write_all(fd, data)
+                start_writeback(fd)
             finally:
                 os.close(fd)
             os.replace(temp, self.blob(digest))
