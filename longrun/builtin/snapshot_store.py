@@ -75,6 +75,8 @@ class Manifest:
                 entry["digest"] = entry.pop("sha256")
         raw["files"] = [FileEntry(**f) for f in raw["files"]]
         raw["dirs"] = [tuple(d) for d in raw["dirs"]]
+        if raw.get("hash", LEGACY) not in ALGORITHMS:
+            raise ValueError(f"unknown content hash {raw['hash']!r}")
         return cls(**raw)
 
 
@@ -155,16 +157,17 @@ class SnapshotStore:
         """Create the folders (all 256 blob shards at once: no mkdir per blob later) and the
         format file; raises SnapshotStoreInvalid when that file is not one."""
         algorithm = self._algorithm()  # before the folders: a store without them is new
+        if not (self.root / _FORMAT).is_file():  # first: no folders without the file
+            self.root.mkdir(parents=True, exist_ok=True)
+            temp = self.root / f".{_FORMAT}.{secrets.token_hex(6)}"
+            version = 2 if algorithm == DEFAULT else 1
+            temp.write_text(json.dumps({"format": version, "hash": algorithm}))
+            os.replace(temp, self.root / _FORMAT)
         if not (self.blobs / "ff").is_dir():
             for folder in (self.manifests, self.tmp):
                 folder.mkdir(parents=True, exist_ok=True)
             for shard in range(256):
                 (self.blobs / f"{shard:02x}").mkdir(parents=True, exist_ok=True)
-        if not (self.root / _FORMAT).is_file():
-            temp = self._temp(".json")
-            version = 2 if algorithm == DEFAULT else 1
-            Path(temp).write_text(json.dumps({"format": version, "hash": algorithm}))
-            os.replace(temp, self.root / _FORMAT)
         self.writer.algorithm = algorithm
         return self
 
@@ -258,6 +261,12 @@ class SnapshotStore:
             )
         except FileNotFoundError:
             manifest = None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise OperationError(
+                "SnapshotStoreInvalid",
+                f"the manifest of {snapshot_id!r} is not one this store can read: {exc}",
+                target="input.snapshot_id",
+            ) from None
         if manifest is None or (
             compartment_id is not None and manifest.compartment_id != compartment_id
         ):
@@ -288,8 +297,9 @@ class SnapshotStore:
 
     def gc(self, min_age: float = _GC_AGE) -> int:
         """Delete blobs no manifest references, older than ``min_age`` s (a take may still be
-        writing younger ones); returns how many."""
-        live = {f.digest for m in self.list() for f in m.files}
+        writing younger ones); returns how many. SnapshotStoreInvalid, removing nothing, when
+        a manifest cannot be read: the blobs it names would look unreferenced."""
+        live = self._live()
         cutoff = time.time() - min_age
         removed = 0
         for blob in self._all_blobs():
@@ -300,6 +310,22 @@ class SnapshotStore:
             if temp.stat().st_mtime < cutoff:  # what a killed take or copy left
                 temp.unlink(missing_ok=True)
         return removed
+
+    def _live(self) -> set[str]:
+        """The digests every manifest names; raises on one it cannot read."""
+        live: set[str] = set()
+        for path in sorted(self.manifests.glob("snap-*.json")) if self.manifests.is_dir() else ():
+            try:
+                manifest = Manifest.from_json(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                continue
+            except (ValueError, KeyError, TypeError) as exc:
+                raise OperationError(
+                    "SnapshotStoreInvalid",
+                    f"{path} cannot be read ({exc}); no blob is collected while it might name it",
+                ) from None
+            live.update(f.digest for f in manifest.files)
+        return live
 
     def _all_blobs(self) -> Iterator[Path]:
         if self.blobs.is_dir():

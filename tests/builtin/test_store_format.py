@@ -16,7 +16,7 @@ import pytest
 from longrun.builtin import default_app
 from longrun.builtin.snapshot_store import SnapshotStore
 from longrun.engine.registry import App
-from longrun.model import Status
+from longrun.model import OperationError, Status
 from longrun.testing import run_handler
 from tests.builtin.conftest import make_tree, tree_of
 
@@ -169,7 +169,44 @@ def test_a_store_format_file_that_is_not_one_fails_the_take_clearly(
 
 def test_a_store_object_follows_its_format_file(tmp_path: Path) -> None:
     assert SnapshotStore(tmp_path / "new").ensure().algorithm == "blake3"
+    assert json.loads((tmp_path / "new" / "store.json").read_text())["hash"] == "blake3"
     legacy = tmp_path / "legacy"
     (legacy / "blobs").mkdir(parents=True)
     assert SnapshotStore(legacy).ensure().algorithm == "sha256"
     assert SnapshotStore(legacy).ensure().algorithm == "sha256"  # now from store.json
+    assert [p.name for p in legacy.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_manifest_of_an_unknown_hash_fails_the_apply_clearly(
+    builtin_app: App, tmp_path: Path, data_dir: Path
+) -> None:
+    source = make_tree(tmp_path / "src", files=3)
+    snapshot_id = _run(builtin_app, "snapshot.take", source=str(source)).resource_location
+    path = data_dir / "snapshots" / "manifests" / f"{snapshot_id}.json"
+    path.write_text(path.read_text().replace('"hash":"blake3"', '"hash":"md5"'))
+    target = tmp_path / "restored"
+    applied = _run(builtin_app, "snapshot.apply", snapshot_id=snapshot_id, target=str(target))
+    assert applied.status is Status.FAILED
+    assert applied.errors[-1].code == "SnapshotStoreInvalid"
+    assert "md5" in applied.errors[-1].message
+    assert not target.exists()
+
+
+def test_gc_collects_nothing_while_a_manifest_cannot_be_read(
+    builtin_app: App, tmp_path: Path, data_dir: Path
+) -> None:
+    source = make_tree(tmp_path / "src", files=3)
+    snapshot_id = _run(builtin_app, "snapshot.take", source=str(source)).resource_location
+    store = SnapshotStore(data_dir / "snapshots")
+    blobs = _blobs(store.root)
+    for blob in (store.root / "blobs").rglob("*"):
+        os.utime(blob, (1.0, 1.0))  # old enough to collect, were it unreferenced
+    path = store.manifest_path(snapshot_id)
+    path.write_text(path.read_text().replace('"hash":"blake3"', '"hash":"md5"'))
+    with pytest.raises(OperationError) as caught:
+        store.gc()
+    assert caught.value.code == "SnapshotStoreInvalid"
+    assert _blobs(store.root) == blobs
+    path.unlink()  # once the operator removed it, the blobs are unreferenced: collected
+    assert store.gc() == len(blobs)
+    assert _blobs(store.root) == set()
