@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from longrun.builtin import take_pool
+from longrun.builtin.blob_writer import BlobWriter
+from longrun.builtin.durability import Writeback
 from longrun.builtin.meter import Meter
 from longrun.builtin.snapshot import path_lock, run_parallel
 from longrun.builtin.snapshot_store import SnapshotStore, copy_stream
@@ -48,6 +53,50 @@ def _copy_blob(
             temp.unlink()
 
 
+def _copy_in_processes(
+    source: SnapshotStore,
+    target: SnapshotStore,
+    meter: Meter,
+    algorithm: str,
+    missing: dict[str, int],
+    data: CopyInput,
+) -> set[str]:
+    """The blobs copied by take's worker processes (``take_pool``), when it pays and they are
+    free: each source blob is a file to them, hashed again as it is stored in the target.
+    Returns the digests done, each checked; threads do the rest."""
+    throttled = bool(data.throttle_bytes_per_second)
+    if data.threads < 2 or not take_pool.pays(sum(missing.values()), len(missing), throttled):
+        return set()
+    files = []
+    for digest in missing:
+        try:
+            files.append((f"{digest[:2]}/{digest}", os.stat(source.blob_path(digest))))
+        except FileNotFoundError:
+            raise OperationError(
+                "BlobMissing", f"the snapshot store lacks the content {digest}"
+            ) from None
+    writer = BlobWriter(str(target.blobs), str(target.tmp), secrets.token_hex(6), algorithm)
+    stored: dict[str, tuple[str, int]] = {}
+    processes = min(data.threads, (os.cpu_count() or 1) + 1)
+    try:
+        with Writeback(target.root) as writeback, contextlib.suppress(take_pool.Unavailable):
+            take_pool.store_files(
+                writer, meter, writeback, str(source.blobs), files, processes, stored
+            )
+    except OperationError as exc:
+        if exc.code != "SourceChanged":
+            raise
+        raise OperationError(
+            "ContentMismatch", f"a blob of the source store changed while it was copied: {exc}"
+        ) from None
+    for rel, (got, _) in stored.items():
+        if got != rel[3:]:
+            raise OperationError(
+                "ContentMismatch", f"the source content {rel[3:]} does not match its hash"
+            )
+    return {rel[3:] for rel in stored}
+
+
 def copy_one(source: SnapshotStore, ctx: Any, snapshot_id: str, data: CopyInput) -> dict[str, Any]:
     """Copy one snapshot: the blobs the target lacks, then its manifest (published last)."""
     manifest = source.load(snapshot_id, ctx.compartment_id)
@@ -63,9 +112,15 @@ def copy_one(source: SnapshotStore, ctx: Any, snapshot_id: str, data: CopyInput)
         f" missing ({physical} bytes)"
     )
     meter = Meter(ctx, physical, len(missing), data.throttle_bytes_per_second)
+    lacks = {d: sizes[d] for d in missing}
+    done = _copy_in_processes(source, target, meter, manifest.hash, lacks, data)
     run_parallel(
         meter,
-        [partial(_copy_blob, source, target, meter, manifest.hash, d) for d in missing],
+        [
+            partial(_copy_blob, source, target, meter, manifest.hash, d)
+            for d in missing
+            if d not in done
+        ],
         data.threads,
     )
     ctx.check_cancelled()

@@ -1,0 +1,99 @@
+"""snapshot.copy through take's worker processes: the same replica, incremental, tamper caught."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from longrun.builtin import default_app, take_pool
+from longrun.engine.registry import App
+from longrun.model import Status
+from longrun.testing import run_handler
+from tests.builtin.conftest import make_tree, tree_of
+
+
+@pytest.fixture(autouse=True)
+def _processes_for_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small snapshots too go to the worker processes (they would stay on threads)."""
+    monkeypatch.setattr(take_pool, "MIN_BYTES", 0)
+    monkeypatch.setattr(take_pool, "MIN_FILES", 2)
+
+
+@pytest.fixture
+def by_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """How many blobs each call of the real ``store_files`` stored (the calls still run)."""
+    calls: list[int] = []
+    real = take_pool.store_files
+
+    def counting(*args: Any) -> None:
+        done = args[-1]
+        try:
+            real(*args)
+        finally:
+            calls.append(len(done))
+
+    monkeypatch.setattr(take_pool, "store_files", counting)
+    yield calls
+
+
+def _run(app: App, kind: str, **payload: Any) -> Any:
+    return run_handler(app.get(kind), payload)
+
+
+def _blobs(root: Path) -> set[str]:
+    return {p.name for p in (root / "blobs").rglob("*") if p.is_file()}
+
+
+def test_a_copy_by_the_processes_makes_the_same_replica(
+    builtin_app: App, tmp_path: Path, data_dir: Path, by_processes: list[int]
+) -> None:
+    source = make_tree(tmp_path / "src", files=30, size=60_000)
+    snapshot_id = _run(builtin_app, "snapshot.take", source=str(source)).resource_location
+    other = tmp_path / "other"
+    replica = other / "snapshots"
+    copied = _run(builtin_app, "snapshot.copy", snapshot_ids=[snapshot_id], target=str(replica))
+    assert copied.status is Status.SUCCEEDED, copied.errors
+    stored = _blobs(data_dir / "snapshots")
+    assert by_processes[-1] == len(stored)  # every blob went through the processes
+    assert _blobs(replica) == stored
+    assert list((replica / "tmp").iterdir()) == []
+    props = copied.progress.properties
+    assert props["physical_bytes_transferred"] == sum(
+        (data_dir / "snapshots" / "blobs" / d[:2] / d).stat().st_size for d in stored
+    )
+    assert copied.progress.items_done == copied.progress.items_total == len(stored)
+    app = default_app(SimpleNamespace(data_dir=str(other)))
+    applied = _run(app, "snapshot.apply", snapshot_id=snapshot_id, target=str(tmp_path / "out"))
+    assert applied.status is Status.SUCCEEDED, applied.errors
+    assert tree_of(tmp_path / "out") == tree_of(source)
+    # after one file changed, only its new content moves, again by the processes
+    (source / "d0" / "e0" / "f0.bin").write_bytes(os.urandom(50_000))
+    second = _run(builtin_app, "snapshot.take", source=str(source)).resource_location
+    again = _run(builtin_app, "snapshot.copy", snapshot_ids=[second], target=str(replica))
+    assert again.status is Status.SUCCEEDED, again.errors
+    assert again.progress.properties["physical_bytes_transferred"] == 50_000
+    assert again.progress.properties["is_incremental"] is True
+    assert _blobs(replica) == _blobs(data_dir / "snapshots")
+
+
+def test_a_tampered_blob_fails_a_copy_by_the_processes(
+    builtin_app: App, tmp_path: Path, data_dir: Path, by_processes: list[int]
+) -> None:
+    source = make_tree(tmp_path / "src", files=20, size=60_000)
+    snapshot_id = _run(builtin_app, "snapshot.take", source=str(source)).resource_location
+    store = data_dir / "snapshots"
+    victim = max((p for p in (store / "blobs").rglob("*") if p.is_file()), key=os.path.getsize)
+    victim.write_bytes(b"X" + victim.read_bytes()[1:])
+    replica = tmp_path / "replica"
+    copied = _run(builtin_app, "snapshot.copy", snapshot_ids=[snapshot_id], target=str(replica))
+    assert copied.status is Status.FAILED
+    assert copied.errors[-1].code == "ContentMismatch"
+    assert victim.name in copied.errors[-1].message
+    assert by_processes  # the processes took the copy
+    assert not (replica / "manifests" / f"{snapshot_id}.json").exists()
+    assert victim.name not in _blobs(replica)
