@@ -77,7 +77,7 @@ def _copy_in_processes(
             ) from None
     writer = BlobWriter(str(target.blobs), str(target.tmp), secrets.token_hex(6), algorithm)
     stored: dict[str, tuple[str, int]] = {}
-    processes = min(data.threads, (os.cpu_count() or 1) + 1)
+    processes = take_pool.workers_for(data.threads)
     try:
         with Writeback(target.root) as writeback, contextlib.suppress(take_pool.Unavailable):
             take_pool.store_files(

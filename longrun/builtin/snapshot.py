@@ -120,8 +120,7 @@ def _store_all(
     done: dict[str, tuple[str, int]] = {}
     total = sum(st.st_size for st in files.values())
     if data.threads > 1 and take_pool.pays(total, len(files), bool(data.throttle_bytes_per_second)):
-        # one more than the cpus: a worker may wait (a full disk queue, its next job) meanwhile
-        processes = min(data.threads, (os.cpu_count() or 1) + 1)
+        processes = take_pool.workers_for(data.threads)
         with contextlib.suppress(take_pool.Unavailable):
             take_pool.store_files(store.writer, meter, writeback, base, ordered, processes, done)
     entries = [

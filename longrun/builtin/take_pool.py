@@ -26,7 +26,15 @@ from longrun.builtin.durability import Writeback
 from longrun.builtin.meter import Meter
 from longrun.builtin.source_tree import changed
 
-__all__ = ["MIN_BYTES", "MIN_FILES", "Unavailable", "pays", "store_files", "worker_pids"]
+__all__ = [
+    "MIN_BYTES",
+    "MIN_FILES",
+    "Unavailable",
+    "pays",
+    "store_files",
+    "worker_pids",
+    "workers_for",
+]
 
 MIN_BYTES = 64 << 20  # below this a take stays on threads: the hand-offs would not pay
 MIN_FILES = 8
@@ -44,6 +52,12 @@ class Unavailable(Exception):
 def pays(total: int, files: int, throttled: bool) -> bool:
     """Whether a take of ``total`` bytes in ``files`` files should use the processes."""
     return total >= MIN_BYTES and files >= MIN_FILES and not throttled
+
+
+def workers_for(threads: int) -> int:
+    """How many worker processes a take or copy asking for ``threads`` uses: at most one more
+    than the cpus, so that one may wait (a full disk queue, its next job) meanwhile."""
+    return min(threads, (os.cpu_count() or 1) + 1)
 
 
 def _batches(files: Files) -> list[list[tuple[str, os.stat_result]]]:
