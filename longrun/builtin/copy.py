@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 from functools import partial
 from pathlib import Path
@@ -58,23 +57,17 @@ def _copy_in_processes(
     target: SnapshotStore,
     meter: Meter,
     algorithm: str,
-    missing: dict[str, int],
+    missing: list[str],
     data: CopyInput,
 ) -> set[str]:
     """The blobs copied by take's worker processes (``take_pool``), when it pays and they are
     free: each source blob is a file to them, hashed again as it is stored in the target.
     Returns the digests done, each checked; threads do the rest."""
     throttled = bool(data.throttle_bytes_per_second)
-    if data.threads < 2 or not take_pool.pays(sum(missing.values()), len(missing), throttled):
+    if data.threads < 2 or not take_pool.pays(meter.bytes_total, len(missing), throttled):
         return set()
-    files = []
-    for digest in missing:
-        try:
-            files.append((f"{digest[:2]}/{digest}", os.stat(source.blob_path(digest))))
-        except FileNotFoundError:
-            raise OperationError(
-                "BlobMissing", f"the snapshot store lacks the content {digest}"
-            ) from None
+    files = [(f"{d[:2]}/{d}", source.stat_blob(d)) for d in missing]
+    # the target's own writer names blobs by the target's hash; these keep the manifest's
     writer = BlobWriter(str(target.blobs), str(target.tmp), secrets.token_hex(6), algorithm)
     stored: dict[str, tuple[str, int]] = {}
     processes = take_pool.workers_for(data.threads)
@@ -112,8 +105,7 @@ def copy_one(source: SnapshotStore, ctx: Any, snapshot_id: str, data: CopyInput)
         f" missing ({physical} bytes)"
     )
     meter = Meter(ctx, physical, len(missing), data.throttle_bytes_per_second)
-    lacks = {d: sizes[d] for d in missing}
-    done = _copy_in_processes(source, target, meter, manifest.hash, lacks, data)
+    done = _copy_in_processes(source, target, meter, manifest.hash, missing, data)
     run_parallel(
         meter,
         [

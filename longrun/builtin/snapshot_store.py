@@ -85,6 +85,10 @@ def _unlink(path: str) -> None:
         os.unlink(path)
 
 
+def _blob_missing(digest: str) -> OperationError:
+    return OperationError("BlobMissing", f"the snapshot store lacks the content {digest}")
+
+
 def _write_all(fd: int, data: bytes | memoryview) -> None:
     write_all(fd, memoryview(data))
 
@@ -211,9 +215,13 @@ class SnapshotStore:
         try:
             return open(self._blob(digest), "rb", buffering=0)
         except FileNotFoundError:
-            raise OperationError(
-                "BlobMissing", f"the snapshot store lacks the content {digest}"
-            ) from None
+            raise _blob_missing(digest) from None
+
+    def stat_blob(self, digest: str) -> os.stat_result:
+        try:
+            return os.stat(self._blob(digest))
+        except FileNotFoundError:
+            raise _blob_missing(digest) from None
 
     # manifests -----------------------------------------------------------------------------
     def new_snapshot_id(self) -> str:

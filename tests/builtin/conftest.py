@@ -49,6 +49,11 @@ def tree_of(root: Path) -> dict[str, tuple[bytes | None, int]]:
     return found
 
 
+def blob_names(store: Path) -> set[str]:
+    """The names (digests) of every blob in the snapshot store rooted at ``store``."""
+    return {p.name for p in (store / "blobs").rglob("*") if p.is_file()}
+
+
 def make_db(path: Path, rows: int = 2000) -> Path:
     """A SQLite database with two tables and an index."""
     conn = sqlite3.connect(path)

@@ -14,7 +14,7 @@ from longrun.builtin import default_app, take_pool
 from longrun.engine.registry import App
 from longrun.model import Status
 from longrun.testing import run_handler
-from tests.builtin.conftest import make_tree, tree_of
+from tests.builtin.conftest import blob_names, make_tree, tree_of
 
 
 @pytest.fixture(autouse=True)
@@ -45,10 +45,6 @@ def _run(app: App, kind: str, **payload: Any) -> Any:
     return run_handler(app.get(kind), payload)
 
 
-def _blobs(root: Path) -> set[str]:
-    return {p.name for p in (root / "blobs").rglob("*") if p.is_file()}
-
-
 def test_a_copy_by_the_processes_makes_the_same_replica(
     builtin_app: App, tmp_path: Path, data_dir: Path, by_processes: list[int]
 ) -> None:
@@ -58,9 +54,9 @@ def test_a_copy_by_the_processes_makes_the_same_replica(
     replica = other / "snapshots"
     copied = _run(builtin_app, "snapshot.copy", snapshot_ids=[snapshot_id], target=str(replica))
     assert copied.status is Status.SUCCEEDED, copied.errors
-    stored = _blobs(data_dir / "snapshots")
+    stored = blob_names(data_dir / "snapshots")
     assert by_processes[-1] == len(stored)  # every blob went through the processes
-    assert _blobs(replica) == stored
+    assert blob_names(replica) == stored
     assert list((replica / "tmp").iterdir()) == []
     props = copied.progress.properties
     assert props["physical_bytes_transferred"] == sum(
@@ -78,7 +74,7 @@ def test_a_copy_by_the_processes_makes_the_same_replica(
     assert again.status is Status.SUCCEEDED, again.errors
     assert again.progress.properties["physical_bytes_transferred"] == 50_000
     assert again.progress.properties["is_incremental"] is True
-    assert _blobs(replica) == _blobs(data_dir / "snapshots")
+    assert blob_names(replica) == blob_names(data_dir / "snapshots")
 
 
 def test_a_tampered_blob_fails_a_copy_by_the_processes(
@@ -96,4 +92,4 @@ def test_a_tampered_blob_fails_a_copy_by_the_processes(
     assert victim.name in copied.errors[-1].message
     assert by_processes  # the processes took the copy
     assert not (replica / "manifests" / f"{snapshot_id}.json").exists()
-    assert victim.name not in _blobs(replica)
+    assert victim.name not in blob_names(replica)

@@ -18,7 +18,7 @@ from longrun.builtin.snapshot_store import SnapshotStore
 from longrun.engine.registry import App
 from longrun.model import OperationError, Status
 from longrun.testing import run_handler
-from tests.builtin.conftest import make_tree, tree_of
+from tests.builtin.conftest import blob_names, make_tree, tree_of
 
 
 def _run(app: App, kind: str, **payload: Any) -> Any:
@@ -67,10 +67,6 @@ def _first_format_store(root: Path, source: Path, snapshot_id: str) -> set[str]:
     return {f["sha256"] for f in files}
 
 
-def _blobs(root: Path) -> set[str]:
-    return {p.name for p in (root / "blobs").rglob("*") if p.is_file()}
-
-
 def test_a_new_store_names_content_by_blake3(
     builtin_app: App, tmp_path: Path, data_dir: Path
 ) -> None:
@@ -103,7 +99,7 @@ def test_a_first_format_store_is_read_and_stays_on_sha256(
     assert taken.status is Status.SUCCEEDED, taken.errors
     assert json.loads((store / "store.json").read_text()) == {"format": 1, "hash": "sha256"}
     assert _manifest(store, taken.resource_location)["hash"] == "sha256"
-    assert _blobs(store) == digests
+    assert blob_names(store) == digests
 
 
 def test_a_first_format_snapshot_copies_into_a_new_store_and_back(
@@ -115,7 +111,7 @@ def test_a_first_format_snapshot_copies_into_a_new_store_and_back(
     replica = other / "snapshots"
     copied = _run(builtin_app, "snapshot.copy", snapshot_ids=["snap-old"], target=str(replica))
     assert copied.status is Status.SUCCEEDED, copied.errors
-    assert _blobs(replica) == digests
+    assert blob_names(replica) == digests
     assert _manifest(replica, "snap-old")["hash"] == "sha256"
     # a new store: its own takes use BLAKE3, and it applies the old snapshot all the same
     assert json.loads((replica / "store.json").read_text())["hash"] == "blake3"
@@ -148,7 +144,7 @@ def test_tampered_content_is_refused_by_apply_and_copy(
     assert copied.status is Status.FAILED
     assert copied.errors[-1].code == "ContentMismatch"
     assert not (replica / "manifests" / f"{snapshot_id}.json").exists()
-    assert victim.name not in _blobs(replica)
+    assert victim.name not in blob_names(replica)
 
 
 @pytest.mark.parametrize("text", ["not json", '{"format": 3}', '{"format": 3, "hash": "md5"}'])
@@ -198,7 +194,7 @@ def test_gc_collects_nothing_while_a_manifest_cannot_be_read(
     source = make_tree(tmp_path / "src", files=3)
     snapshot_id = _run(builtin_app, "snapshot.take", source=str(source)).resource_location
     store = SnapshotStore(data_dir / "snapshots")
-    blobs = _blobs(store.root)
+    blobs = blob_names(store.root)
     for blob in (store.root / "blobs").rglob("*"):
         os.utime(blob, (1.0, 1.0))  # old enough to collect, were it unreferenced
     path = store.manifest_path(snapshot_id)
@@ -206,7 +202,7 @@ def test_gc_collects_nothing_while_a_manifest_cannot_be_read(
     with pytest.raises(OperationError) as caught:
         store.gc()
     assert caught.value.code == "SnapshotStoreInvalid"
-    assert _blobs(store.root) == blobs
+    assert blob_names(store.root) == blobs
     path.unlink()  # once the operator removed it, the blobs are unreferenced: collected
     assert store.gc() == len(blobs)
-    assert _blobs(store.root) == set()
+    assert blob_names(store.root) == set()
