@@ -26,6 +26,7 @@ KINDS = [
     "postgres_restart",
 ]
 LEASE = 2.0
+FIRST_TRIES = 8  # attempts at a kind not yet injected before it is left to chance
 
 
 def pg_ctl(*args: str) -> None:
@@ -85,14 +86,22 @@ class Injector:
     def _loop(self) -> None:
         order = list(self.kinds)
         self.random.shuffle(order)
+        attempts: Counter[str] = Counter()
         while not self._stop.wait(self.random.uniform(*self.pace)):
-            kind = order.pop() if order else self.random.choice(self.kinds)
+            kind = self._next_kind(order, attempts)
+            attempts[kind] += 1
             try:
                 if self._actions[kind]():
                     self.counts[kind] += 1
             except Exception as exc:  # a fault that could not be injected is reported, not fatal
                 self.errors.append(f"{kind}: {exc!r}")
             self.cluster.supervise()
+
+    def _next_kind(self, order: list[str], attempts: Counter[str]) -> str:
+        """A kind not injected yet comes first, and stays first while it cannot be injected (no
+        second live worker to stop, say) for up to ``FIRST_TRIES`` attempts; then at random."""
+        pending = [k for k in order if not self.counts[k] and attempts[k] < FIRST_TRIES]
+        return pending[0] if pending else self.random.choice(self.kinds)
 
     def _later(self, delay: float, action: Callable[[], object]) -> None:
         def run() -> None:
