@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from longrun.builtin import default_app, take_pool
+from longrun.builtin import default_app, worker_pool
 from longrun.builtin.content_hash import ALGORITHMS, new_hasher
 from longrun.model import Status
 from longrun.testing import run_handler
@@ -56,7 +56,7 @@ def _cpu() -> float:
         resource.getrusage(resource.RUSAGE_CHILDREN),
     )
     workers = 0.0
-    for pid in take_pool.worker_pids():
+    for pid in worker_pool.worker_pids():
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:

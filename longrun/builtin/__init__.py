@@ -10,6 +10,7 @@ from longrun.builtin import demo
 from longrun.builtin.compartment import register_compartment
 from longrun.builtin.copy import register_copy
 from longrun.builtin.snapshot import register_snapshot
+from longrun.builtin.snapshot_apply import register_apply
 from longrun.builtin.snapshot_store import SnapshotStore
 from longrun.builtin.sqlite_backup import register_backup
 from longrun.engine.registry import App
@@ -32,6 +33,7 @@ def default_app(settings: Any = None) -> App:
     app = App()
     app.include(demo.app)
     register_snapshot(app, snapshots)
+    register_apply(app, snapshots)
     register_copy(app, snapshots)
     register_backup(app)
     register_compartment(app, snapshots)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from longrun.builtin import take_pool
+from longrun.builtin import take_pool, worker_pool
 from longrun.builtin.blob_writer import BlobWriter
 from longrun.builtin.durability import Writeback
 from longrun.builtin.meter import Meter
@@ -60,7 +60,7 @@ def _copy_in_processes(
     missing: list[str],
     data: CopyInput,
 ) -> set[str]:
-    """The blobs copied by take's worker processes (``take_pool``), when it pays and they are
+    """The blobs copied by the worker processes (``take_pool``), when it pays and they are
     free: each source blob is a file to them, hashed again as it is stored in the target.
     Returns the digests done, each checked; threads do the rest."""
     throttled = bool(data.throttle_bytes_per_second)
@@ -70,9 +70,9 @@ def _copy_in_processes(
     # the target's own writer names blobs by the target's hash; these keep the manifest's
     writer = BlobWriter(str(target.blobs), str(target.tmp), secrets.token_hex(6), algorithm)
     stored: dict[str, tuple[str, int]] = {}
-    processes = take_pool.workers_for(data.threads)
+    processes = worker_pool.workers_for(data.threads)
     try:
-        with Writeback(target.root) as writeback, contextlib.suppress(take_pool.Unavailable):
+        with Writeback(target.root) as writeback, contextlib.suppress(worker_pool.Unavailable):
             take_pool.store_files(
                 writer, meter, writeback, str(source.blobs), files, processes, stored
             )

@@ -22,6 +22,7 @@ __all__ = [
     "FileEntry",
     "Manifest",
     "SnapshotStore",
+    "blob_missing",
     "copy_stream",
 ]
 
@@ -85,7 +86,7 @@ def _unlink(path: str) -> None:
         os.unlink(path)
 
 
-def _blob_missing(digest: str) -> OperationError:
+def blob_missing(digest: str) -> OperationError:
     return OperationError("BlobMissing", f"the snapshot store lacks the content {digest}")
 
 
@@ -215,13 +216,13 @@ class SnapshotStore:
         try:
             return open(self._blob(digest), "rb", buffering=0)
         except FileNotFoundError:
-            raise _blob_missing(digest) from None
+            raise blob_missing(digest) from None
 
     def stat_blob(self, digest: str) -> os.stat_result:
         try:
             return os.stat(self._blob(digest))
         except FileNotFoundError:
-            raise _blob_missing(digest) from None
+            raise blob_missing(digest) from None
 
     # manifests -----------------------------------------------------------------------------
     def new_snapshot_id(self) -> str:

@@ -1,4 +1,5 @@
-"""One source file into the store, checked unedited; and the loop of a take's worker process."""
+"""One source file into the store, checked unedited; and the loop of a built-in's worker process
+(jobs of take and copy: store files; of apply: restore them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from longrun.builtin.blob_writer import BlobWriter, Tick
+from longrun.builtin.restore_file import BlobGone, restore_file
 
 __all__ = ["Aborted", "Changed", "Seen", "main", "serve", "store_file"]
 
@@ -56,23 +58,27 @@ def store_file(
     return digest, size, written
 
 
-# a job: (epoch, blobs dir, tmp dir, temp prefix, content hash, base dir,
-#         [(relative path, size, mtime, ino)])
-Job = tuple[int, str, str, str, str, str, Sequence[tuple[str, int, int, int]]]
+# a store job: ("store", epoch, blobs dir, tmp dir, temp prefix, content hash, base dir,
+#               [(relative path, size, mtime, ino)])
+Job = tuple[str, int, str, str, str, str, str, Sequence[tuple[str, int, int, int]]]
 Writers = dict[tuple[str, str, str, str], BlobWriter]
 
 
-def _run(job: Job, abort: Any, writers: Writers) -> list[Any]:
-    epoch, blobs, tmp, prefix, algorithm, base, files = job
-    key = (blobs, tmp, prefix, algorithm)
-    writer = writers.get(key)
-    if writer is None:
-        writer = writers[key] = BlobWriter(blobs, tmp, prefix, algorithm)
-
+def _ticker(abort: Any, epoch: int) -> Tick:
     def tick(_: int) -> None:
         if abort.value >= epoch:
             raise Aborted()
 
+    return tick
+
+
+def _store(job: Job, abort: Any, writers: Writers) -> list[Any]:
+    _, epoch, blobs, tmp, prefix, algorithm, base, files = job
+    key = (blobs, tmp, prefix, algorithm)
+    writer = writers.get(key)
+    if writer is None:
+        writer = writers[key] = BlobWriter(blobs, tmp, prefix, algorithm)
+    tick = _ticker(abort, epoch)
     stored = []
     for rel, size, mtime_ns, ino in files:
         tick(0)
@@ -80,12 +86,47 @@ def _run(job: Job, abort: Any, writers: Writers) -> list[Any]:
     return stored
 
 
+# a restore job: ("restore", epoch, blobs dir, content hash, stage dir,
+#                 [(relative path, digest, mode, mtime)])
+Restore = tuple[str, int, str, str, str, Sequence[tuple[str, str, int, int]]]
+
+
+def _restore(job: Restore, abort: Any) -> list[tuple[str, int]]:
+    _, epoch, blobs, algorithm, stage, files = job
+    tick = _ticker(abort, epoch)
+    written = []
+    for rel, digest, mode, mtime_ns in files:
+        tick(0)
+        blob = f"{blobs}/{digest[:2]}/{digest}"
+        written.append(restore_file(blob, f"{stage}/{rel}", mode, mtime_ns, algorithm, tick))
+    return written
+
+
+def _outcome(job: Any, abort: Any, writers: Writers) -> tuple[Any, ...]:
+    try:
+        if job[0] == "restore":
+            return ("ok", _restore(job, abort))
+        return ("ok", _store(job, abort, writers))
+    except Aborted:
+        return ("aborted",)
+    except Changed as exc:
+        return ("changed", exc.path, exc.what)
+    except BlobGone as exc:
+        return ("missing", exc.path)
+    except OSError as exc:
+        return ("oserror", exc.errno, exc.strerror, exc.filename)
+    except Exception as exc:
+        return ("error", f"{type(exc).__name__}: {exc}")
+
+
 def serve(conn: Connection, abort: Any) -> None:
     """A worker process: run each job received on ``conn`` and send back its outcome, until
     None or the parent's end closes. ``abort`` (shared memory) holds the epoch of the last
-    stopped take: a job of that take or older stops at its next chunk, removing its temp file.
+    stopped run: a job of that run or older stops at its next chunk (a store job removes its
+    temp file).
 
-    Outcomes: ("ok", [(digest, size, bytes written)]), ("changed", path, what), ("aborted",),
+    Outcomes: ("ok", [per file: (digest, size, bytes written) stored, (digest, size)
+    restored]), ("changed", path, what), ("missing", blob path), ("aborted",),
     ("oserror", errno, message, filename) or ("error", text)."""
     writers: Writers = {}
     while True:
@@ -95,17 +136,7 @@ def serve(conn: Connection, abort: Any) -> None:
             return
         if job is None:
             return
-        reply: tuple[Any, ...]
-        try:
-            reply = ("ok", _run(job, abort, writers))
-        except Aborted:
-            reply = ("aborted",)
-        except Changed as exc:
-            reply = ("changed", exc.path, exc.what)
-        except OSError as exc:
-            reply = ("oserror", exc.errno, exc.strerror, exc.filename)
-        except Exception as exc:
-            reply = ("error", f"{type(exc).__name__}: {exc}")
+        reply = _outcome(job, abort, writers)
         try:
             conn.send(reply)
         except (EOFError, OSError):
@@ -113,7 +144,7 @@ def serve(conn: Connection, abort: Any) -> None:
 
 
 class _Epoch:
-    """The abort epoch the parent writes into shared memory (``take_pool``)."""
+    """The abort epoch the parent writes into shared memory (``worker_pool``)."""
 
     def __init__(self, fd: int) -> None:
         self._map = mmap.mmap(fd, 8, access=mmap.ACCESS_READ)

@@ -6,20 +6,23 @@ import asyncio
 import os
 import random
 import sqlite3
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from longrun.builtin import default_app
+import longrun.testing as testing
+from longrun.builtin import default_app, take_pool
 from longrun.engine.caps import EntryCaps
 from longrun.engine.registry import App
 from longrun.engine.worker import Worker
 from longrun.model import Operation
 from longrun.service import Service
 from longrun.store import open_store
+from longrun.testing import RecordingContext
 
 
 def make_tree(root: Path, files: int = 40, size: int = 20_000, seed: int = 1) -> Path:
@@ -144,3 +147,35 @@ async def reaches(service: Service, op_id: str, check: Any, timeout: float = 20.
         if loop.time() > deadline:
             raise AssertionError(f"{op_id} did not get there: {op.status.value} {op.progress}")
         await service.store.wait_for_change(0.05)
+
+
+@pytest.fixture
+def in_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small trees too go to the worker processes (they would stay on threads)."""
+    monkeypatch.setattr(take_pool, "MIN_BYTES", 0)
+    monkeypatch.setattr(take_pool, "MIN_FILES", 2)
+
+
+class _OnProgress(RecordingContext):
+    """Runs ``action`` once, on the first progress report with bytes done."""
+
+    action: Callable[[], None] = staticmethod(lambda: None)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._once = threading.Event()
+
+    def progress(self, percent: float | None = None, **kwargs: Any) -> None:
+        super().progress(percent, **kwargs)
+        if kwargs.get("bytes_done") and not self._once.is_set():
+            self._once.set()
+            type(self).action()
+
+
+@pytest.fixture
+def on_progress(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Callable[[], None]], None]]:
+    def install(action: Callable[[], None]) -> None:
+        monkeypatch.setattr(_OnProgress, "action", staticmethod(action))
+        monkeypatch.setattr(testing, "RecordingContext", _OnProgress)
+
+    yield install

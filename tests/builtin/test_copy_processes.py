@@ -16,12 +16,7 @@ from longrun.model import Status
 from longrun.testing import run_handler
 from tests.builtin.conftest import blob_names, make_tree, tree_of
 
-
-@pytest.fixture(autouse=True)
-def _processes_for_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small snapshots too go to the worker processes (they would stay on threads)."""
-    monkeypatch.setattr(take_pool, "MIN_BYTES", 0)
-    monkeypatch.setattr(take_pool, "MIN_FILES", 2)
+pytestmark = pytest.mark.usefixtures("in_processes")
 
 
 @pytest.fixture

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import longrun.testing as testing
-from longrun.builtin import take_pool
+from longrun.builtin import worker_pool
 from longrun.engine.registry import App
 from longrun.model import Status
-from longrun.testing import RecordingContext, run_handler
+from longrun.testing import run_handler
 from tests.builtin.conftest import make_tree, tree_of
 
-
-@pytest.fixture(autouse=True)
-def _processes_for_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small trees too go to the worker processes (they would stay on threads)."""
-    monkeypatch.setattr(take_pool, "MIN_BYTES", 0)
-    monkeypatch.setattr(take_pool, "MIN_FILES", 2)
+pytestmark = pytest.mark.usefixtures("in_processes")
 
 
 def _batches_tree(root: Path, files: int = 40) -> Path:
@@ -35,31 +27,6 @@ def _batches_tree(root: Path, files: int = 40) -> Path:
         (root / f"f{n:03d}.bin").write_bytes(n.to_bytes(4, "big") + block[4:])
     (root / "zz.txt").write_text("small, so read last")
     return root
-
-
-class _OnProgress(RecordingContext):
-    """Runs ``action`` once, on the first progress report with bytes done."""
-
-    action: Callable[[], None] = staticmethod(lambda: None)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._once = threading.Event()
-
-    def progress(self, percent: float | None = None, **kwargs: Any) -> None:
-        super().progress(percent, **kwargs)
-        if kwargs.get("bytes_done") and not self._once.is_set():
-            self._once.set()
-            type(self).action()
-
-
-@pytest.fixture
-def on_progress(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Callable[[], None]], None]]:
-    def install(action: Callable[[], None]) -> None:
-        monkeypatch.setattr(_OnProgress, "action", staticmethod(action))
-        monkeypatch.setattr(testing, "RecordingContext", _OnProgress)
-
-    yield install
 
 
 def _take(app: App, source: Path, **more: Any) -> Any:
@@ -80,7 +47,7 @@ def test_a_take_in_processes_gives_the_same_tree_and_stores_content_once(
     source = make_tree(tmp_path / "src")
     taken = _take(builtin_app, source)
     assert taken.status is Status.SUCCEEDED, taken.errors
-    assert take_pool.worker_pids()  # the processes did it
+    assert worker_pool.worker_pids()  # the processes did it
     assert taken.progress.bytes_done == taken.progress.bytes_total > 0
     assert taken.progress.items_done == taken.progress.items_total == 42
     assert _restored(builtin_app, taken.resource_location, tmp_path / "out") == tree_of(source)
@@ -121,7 +88,7 @@ def test_a_canceled_take_in_processes_stops_promptly_and_leaves_nothing(
     assert time.monotonic() - started < 5.0
     assert list((data_dir / "snapshots" / "manifests").iterdir()) == []
     assert list((data_dir / "snapshots" / "tmp").iterdir()) == []
-    pids = take_pool.worker_pids()
+    pids = worker_pool.worker_pids()
     assert pids and all(Path(f"/proc/{pid}").exists() for pid in pids)  # the pool lives on
 
 
@@ -131,7 +98,7 @@ def test_a_killed_worker_process_leaves_the_rest_to_threads(
     source = _batches_tree(tmp_path / "src")
     assert _take(builtin_app, source / "zz.txt").status is Status.SUCCEEDED
     _take(builtin_app, make_tree(tmp_path / "warm", files=4))  # the pool is up
-    killed = take_pool.worker_pids()
+    killed = worker_pool.worker_pids()
     assert killed
     on_progress(lambda: [os.kill(pid, signal.SIGKILL) for pid in killed])
     taken = _take(builtin_app, source)
@@ -142,4 +109,4 @@ def test_a_killed_worker_process_leaves_the_rest_to_threads(
     assert list((data_dir / "snapshots" / "tmp").iterdir()) == []
     again = _take(builtin_app, make_tree(tmp_path / "more", files=4, seed=2))
     assert again.status is Status.SUCCEEDED
-    assert take_pool.worker_pids() and not set(take_pool.worker_pids()) & set(killed)
+    assert worker_pool.worker_pids() and not set(worker_pool.worker_pids()) & set(killed)

@@ -1,0 +1,53 @@
+"""Writing one file of a snapshot from its blob, hashing as it goes: light, for worker processes."""
+
+from __future__ import annotations
+
+import os
+
+from longrun.builtin.blob_writer import Tick, chunk_buffer, write_all
+from longrun.builtin.content_hash import new_hasher
+
+__all__ = ["BlobGone", "restore_file"]
+
+# O_TRUNC, not O_EXCL: a file a killed worker left half-written in the stage is written again
+_WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class BlobGone(Exception):
+    """The blob at ``path`` is not in the store."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+def restore_file(
+    blob: str, dest: str, mode: int, mtime_ns: int, algorithm: str, tick: Tick | None = None
+) -> tuple[str, int]:
+    """Write the content of ``blob`` to ``dest`` with ``mode`` and ``mtime_ns``; returns the
+    (``algorithm`` hex digest, size) of what was written, for the caller to check (a blob
+    whose content does not match its name must fail the apply). Raises ``BlobGone``."""
+    try:
+        src = os.open(blob, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise BlobGone(blob) from None
+    try:
+        out = os.open(dest, _WRITE, mode)
+        try:
+            hasher = new_hasher(algorithm)
+            buffer = chunk_buffer()
+            view = memoryview(buffer)
+            size = 0
+            while read := os.readv(src, [buffer]):
+                hasher.update(view[:read])
+                write_all(out, view[:read])
+                size += read
+                if tick is not None:
+                    tick(read)
+            os.fchmod(out, mode)  # exact, whatever the umask
+            os.utime(out, ns=(mtime_ns, mtime_ns))
+        finally:
+            os.close(out)
+    finally:
+        os.close(src)
+    return hasher.hexdigest(), size
