@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -78,7 +79,23 @@ class Manifest:
         raw["dirs"] = [tuple(d) for d in raw["dirs"]]
         if raw.get("hash", LEGACY) not in ALGORITHMS:
             raise ValueError(f"unknown content hash {raw['hash']!r}")
+        for path in [f.path for f in raw["files"]] + [d[0] for d in raw["dirs"][1:]]:
+            _check_path(path)
+        for entry in raw["files"]:
+            if not _DIGEST.fullmatch(entry.digest):
+                raise ValueError(f"{entry.path}: {entry.digest!r} is not a content hash")
         return cls(**raw)
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")  # SHA-256 and BLAKE3 alike: 32 bytes, in hex
+
+
+def _check_path(path: str) -> None:
+    """A path of a manifest stays inside the directory it is applied to: relative, with no
+    ``..``, ``.`` or empty part (a manifest is read from disk, so it is checked, not trusted)."""
+    parts = path.split("/")
+    if not path or path.startswith("/") or "\0" in path or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"{path!r} is not a relative path inside the snapshot")
 
 
 def _unlink(path: str) -> None:

@@ -188,6 +188,42 @@ def test_a_manifest_of_an_unknown_hash_fails_the_apply_clearly(
     assert not target.exists()
 
 
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("path", "../escaped.bin"),
+        ("path", "/tmp/escaped.bin"),
+        ("path", "d0/./f.bin"),
+        ("digest", "../../../../escaped"),
+        ("dir", "../escaped-dir"),
+    ],
+)
+def test_a_manifest_that_points_outside_fails_the_apply_and_writes_nothing(
+    builtin_app: App, tmp_path: Path, data_dir: Path, field: str, bad: str
+) -> None:
+    source = make_tree(tmp_path / "work" / "src", files=3)
+    snapshot_id = _run(builtin_app, "snapshot.take", source=str(source)).resource_location
+    path = data_dir / "snapshots" / "manifests" / f"{snapshot_id}.json"
+    raw = json.loads(path.read_text())
+    if field == "dir":
+        raw["dirs"].append([bad, 0o755])
+    else:
+        raw["files"][0][field] = bad
+    path.write_text(json.dumps(raw))
+    (tmp_path / "escaped").write_bytes(b"a file outside the store")  # what the digest names
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    target = tmp_path / "work" / "restored"
+    for kind, payload in (
+        ("snapshot.apply", {"snapshot_id": snapshot_id}),
+        ("snapshot.copy", {"snapshot_ids": [snapshot_id]}),
+    ):
+        run = _run(builtin_app, kind, target=str(target), **payload)
+        assert run.status is Status.FAILED, (kind, run.status)
+        assert run.errors[-1].code == "SnapshotStoreInvalid", run.errors
+        assert repr(bad) in run.errors[-1].message
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
 def test_gc_collects_nothing_while_a_manifest_cannot_be_read(
     builtin_app: App, tmp_path: Path, data_dir: Path
 ) -> None:
