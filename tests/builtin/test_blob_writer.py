@@ -1,33 +1,67 @@
-"""Blobs: every size round-trips, and starting a file's writeback is advice that never fails."""
+"""Blobs: every size round-trips and is stored once; a put stopped midway leaves nothing; starting
+a file's writeback is advice that never fails."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import blake3
 import pytest
 
 from longrun.builtin.snapshot_store import CHUNK, SnapshotStore
 from longrun.builtin.write_behind import start_writeback
+from tests.builtin.conftest import blob_names
 
 PAGE = 4096
 SIZES = [0, 1, PAGE - 1, PAGE, PAGE + 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + PAGE + 7]
 
 
+def _put(store: SnapshotStore, path: Path, tick: Any = None) -> tuple[str, int, bool]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return store.put_file(fd, tick)
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SnapshotStore:
+    return SnapshotStore(tmp_path / "store").ensure()
+
+
 @pytest.mark.parametrize("size", SIZES)
-def test_a_file_of_any_size_is_stored_byte_for_byte(tmp_path: Path, size: int) -> None:
+def test_a_file_of_any_size_is_stored_byte_for_byte_once(
+    tmp_path: Path, store: SnapshotStore, size: int
+) -> None:
     source = tmp_path / "source"
     content = os.urandom(size)
     source.write_bytes(content)
-    store = SnapshotStore(tmp_path / "store").ensure()
-    fd = os.open(source, os.O_RDONLY)
-    try:
-        digest, stored_size, stored = store.put_file(fd)
-    finally:
-        os.close(fd)
+    digest, stored_size, stored = _put(store, source)
     assert (digest, stored_size, stored) == (blake3.blake3(content).hexdigest(), size, True)
     assert store.blob_path(digest).read_bytes() == content
+    assert _put(store, source) == (digest, size, False)  # the same content: not stored again
+    assert blob_names(store.root) == {digest}
+    assert list(store.tmp.iterdir()) == []
+
+
+def test_a_put_stopped_midway_leaves_no_blob_and_no_temp_file(
+    tmp_path: Path, store: SnapshotStore
+) -> None:
+    source = tmp_path / "source"
+    source.write_bytes(os.urandom(3 * CHUNK))
+
+    ticks: list[int] = []
+
+    def tick(moved: int) -> None:  # stops the put at its second chunk, the file half-written
+        ticks.append(moved)
+        if len(ticks) == 2:
+            raise KeyboardInterrupt  # any exception: a cancel, a failure elsewhere
+
+    with pytest.raises(KeyboardInterrupt):
+        _put(store, source, tick)
+    assert blob_names(store.root) == set()
     assert list(store.tmp.iterdir()) == []
 
 
