@@ -15,8 +15,9 @@ from longrun.builtin import take_pool, worker_pool
 from longrun.builtin.blob_writer import BlobWriter
 from longrun.builtin.durability import Writeback
 from longrun.builtin.meter import Meter
+from longrun.builtin.restore_file import copy_hashing
 from longrun.builtin.snapshot import path_lock, run_parallel
-from longrun.builtin.snapshot_store import SnapshotStore, copy_stream
+from longrun.builtin.snapshot_store import SnapshotStore
 from longrun.engine.registry import App
 from longrun.model import Operation, OperationError
 
@@ -39,8 +40,8 @@ def _copy_blob(
 ) -> None:
     temp = target.temp_path(".blob")
     try:
-        with source.open_blob(digest) as src, temp.open("wb") as dst:
-            got, _ = copy_stream(src, dst, algorithm, meter.tick)
+        with source.open_blob(digest) as src, temp.open("wb", buffering=0) as dst:
+            got, _ = copy_hashing(src.fileno(), dst.fileno(), algorithm, meter.tick)
         if got != digest:
             raise OperationError(
                 "ContentMismatch", f"the source content {digest} does not match its hash"

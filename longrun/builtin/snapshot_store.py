@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from longrun.builtin.blob_writer import CHUNK, BlobWriter, Tick, chunk_buffer, write_all
-from longrun.builtin.content_hash import ALGORITHMS, DEFAULT, LEGACY, new_hasher
+from longrun.builtin.blob_writer import CHUNK, BlobWriter, Tick, write_all
+from longrun.builtin.content_hash import ALGORITHMS, DEFAULT, LEGACY
 from longrun.builtin.durability import Flush, Writeback, fsync_dir
 from longrun.model import OperationError, new_id
 
@@ -24,7 +24,6 @@ __all__ = [
     "Manifest",
     "SnapshotStore",
     "blob_missing",
-    "copy_stream",
 ]
 
 _GC_AGE = 3600.0  # seconds: a blob younger than this may belong to a take still running
@@ -103,37 +102,11 @@ def _unlink(path: str) -> None:
         os.unlink(path)
 
 
-def blob_missing(digest: str) -> OperationError:
-    return OperationError("BlobMissing", f"the snapshot store lacks the content {digest}")
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    write_all(fd, memoryview(data))
-
-
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
-def copy_stream(
-    src: BinaryIO, dst: BinaryIO | None, algorithm: str, tick: Tick | None = None
-) -> tuple[str, int]:
-    """Copy ``src`` to ``dst`` (or only read it), hashing; returns (``algorithm`` hex, bytes)."""
-    hasher = new_hasher(algorithm)
-    total = 0
-    buffer = chunk_buffer()
-    view = memoryview(buffer)
-    while True:
-        read = src.readinto(buffer)  # type: ignore[attr-defined]
-        if not read:
-            break
-        chunk = view[:read]
-        hasher.update(chunk)
-        if dst is not None:
-            _write_all(dst.fileno(), chunk)
-        total += read
-        if tick is not None:
-            tick(read)
-    return hasher.hexdigest(), total
+def blob_missing(digest: str) -> OperationError:
+    return OperationError("BlobMissing", f"the snapshot store lacks the content {digest}")
 
 
 class SnapshotStore:
@@ -259,7 +232,7 @@ class SnapshotStore:
         fd = os.open(temp, _CREATE, 0o644)
         try:
             try:
-                _write_all(fd, manifest.to_json().encode("utf-8"))
+                write_all(fd, memoryview(manifest.to_json().encode("utf-8")))
                 os.fsync(fd)
             finally:
                 os.close(fd)
