@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from longrun.cli._app import app, session, stdout
+from longrun.cli._render import print_json
 from longrun.cli._verbs import _watch
 
 __all__ = ["backup_app", "compartment_app", "snapshot_app"]
@@ -91,7 +92,11 @@ def copy(
 
 
 @snapshot_app.command("list")
-def list_(ctx: typer.Context, compartment: str | None = _COMPARTMENT) -> None:
+def list_(
+    ctx: typer.Context,
+    compartment: str | None = _COMPARTMENT,
+    as_json: bool = typer.Option(False, "--json", help="one JSON array, for scripts"),
+) -> None:
     """The snapshots the server's takes made, less those a compartment delete removed."""
     compartments = [compartment] if compartment else None
     with session(ctx) as client:
@@ -107,14 +112,31 @@ def list_(ctx: typer.Context, compartment: str | None = _COMPARTMENT) -> None:
             operation_type=["snapshot.take"], status=_DONE, compartment_id=compartments
         )
         found = [op for op in takes if op.resource_location and op.resource_location not in deleted]
+    rows = [
+        {
+            "id": op.resource_location,
+            "time_finished": _iso(op.time_finished),
+            "compartment_id": op.compartment_id,
+            "files": (op.result or {}).get("files"),
+            "bytes": (op.result or {}).get("bytes"),
+            "source": op.input.get("source"),
+            "operation_id": op.id,
+        }
+        for op in reversed(found)  # oldest first
+    ]
+    if as_json:
+        print_json(rows)
+        return
     out = stdout()
-    for op in reversed(found):  # oldest first
-        result = op.result or {}
+    for row in rows:
         out.print(
-            f"{op.resource_location}  {_iso(op.time_finished)}  {op.compartment_id}"
-            f"  {result.get('files', '?')} files  {result.get('bytes', '?')} bytes"
-            f"  {op.input.get('source', '')}"
+            f"{row['id']}  {row['time_finished']}  {row['compartment_id']}"
+            f"  {_or(row['files'])} files  {_or(row['bytes'])} bytes  {row['source'] or ''}"
         )
+
+
+def _or(value: Any) -> Any:
+    return "?" if value is None else value
 
 
 @backup_app.command("export")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -28,6 +29,11 @@ def test_the_verbs_round_trip_a_tree_and_a_database(cluster: Cluster, tmp_path: 
     assert taken.status is Status.SUCCEEDED, taken.errors
     snapshot_id = taken.resource_location
     assert snapshot_id is not None and snapshot_id in _ok(cluster, "snapshot", "list")
+    (listed_json,) = json.loads(_ok(cluster, "snapshot", "list", "--json"))
+    assert listed_json["id"] == snapshot_id and listed_json["operation_id"] == take_id
+    files = [p for p in source.rglob("*") if p.is_file()]
+    assert (listed_json["files"], listed_json["source"]) == (len(files), str(source))
+    assert listed_json["bytes"] == sum(p.stat().st_size for p in files)
     watched = cluster.cli("snapshot", "apply", snapshot_id, str(tmp_path / "out"), "--watch")
     assert watched.returncode == 0, watched.stderr
     assert tree_of(tmp_path / "out") == tree_of(source)
@@ -50,6 +56,7 @@ def test_the_verbs_round_trip_a_tree_and_a_database(cluster: Cluster, tmp_path: 
     assert {take_id, export_id, import_id} < set(listed["operation"])
     assert len(listed["operation"]) == 4  # and the apply
     assert _ok(cluster, "snapshot", "list") == ""
+    assert json.loads(_ok(cluster, "snapshot", "list", "--json")) == []
 
 
 def test_a_worker_killed_mid_take_is_retried_into_a_correct_snapshot(
