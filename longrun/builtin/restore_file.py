@@ -6,6 +6,7 @@ import os
 
 from longrun.builtin.blob_writer import Tick, chunk_buffer, write_all
 from longrun.builtin.content_hash import new_hasher
+from longrun.builtin.write_behind import start_writeback
 
 __all__ = ["BlobGone", "copy_hashing", "restore_file"]
 
@@ -24,9 +25,10 @@ class BlobGone(Exception):
 def restore_file(
     blob: str, dest: str, mode: int, mtime_ns: int, algorithm: str, tick: Tick | None = None
 ) -> tuple[str, int]:
-    """Write the content of ``blob`` to ``dest`` with ``mode`` and ``mtime_ns``; returns the
-    (``algorithm`` hex digest, size) of what was written, for the caller to check (a blob
-    whose content does not match its name must fail the apply). Raises ``BlobGone``."""
+    """Write the content of ``blob`` to ``dest`` with ``mode`` and ``mtime_ns``, its writeback
+    started; returns the (``algorithm`` hex digest, size) of what was written, for the caller
+    to check (a blob whose content does not match its name must fail the apply). Raises
+    ``BlobGone``."""
     try:
         src = os.open(blob, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -35,6 +37,7 @@ def restore_file(
         out = os.open(dest, _WRITE, mode)
         try:
             written = copy_hashing(src, out, algorithm, tick)
+            start_writeback(out)  # the apply's sync, before its swap, then has little to wait for
             os.fchmod(out, mode)  # exact, whatever the umask
             os.utime(out, ns=(mtime_ns, mtime_ns))
         finally:

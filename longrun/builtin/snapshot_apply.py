@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from longrun.builtin import take_pool, worker_pool
+from longrun.builtin.durability import fsync_dir, sync_filesystem
 from longrun.builtin.meter import Meter
 from longrun.builtin.restore_file import BlobGone, restore_file
 from longrun.builtin.snapshot import path_lock, run_parallel
@@ -104,9 +105,12 @@ def _write_in_processes(
 
 
 def _swap(stage: Path, target: Path, state: Any, op_id: str) -> None:
-    """Move ``stage`` into place as ``target``; a non-empty target is moved aside, then removed."""
+    """Move ``stage`` (durable already) into place as ``target``; a non-empty target is moved
+    aside, and removed only once the rename that replaced it is durable: a crash at any point
+    leaves the old tree or the new one, whole."""
     if state is None or len(state) == 1:
         os.rename(stage, target)  # rename(2) replaces an empty directory in one step
+        fsync_dir(target.parent)
         return
     old = target.parent / f".{target.name}.replaced-{op_id}"
     os.rename(target, old)
@@ -115,6 +119,7 @@ def _swap(stage: Path, target: Path, state: Any, op_id: str) -> None:
     except OSError:
         os.rename(old, target)
         raise
+    fsync_dir(target.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -147,6 +152,7 @@ def apply(store: SnapshotStore, ctx: Any, data: ApplyInput) -> dict[str, Any]:
         for rel, mode in reversed(manifest.dirs):
             os.chmod(stage / rel, mode)
         ctx.check_cancelled()
+        sync_filesystem(stage)  # every file and folder of the new tree on disk before the swap
         if tree_state(target) != state:
             raise OperationError(
                 "TargetChanged",

@@ -8,6 +8,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from longrun.builtin import snapshot_apply
 from longrun.builtin.snapshot_store import SnapshotStore
 from longrun.engine.registry import App
 from longrun.model import Status
@@ -235,3 +238,38 @@ def test_temp_names_stay_unique_in_a_forked_child(tmp_path: Path) -> None:
         theirs = pipe.read().decode()
     os.waitpid(child, 0)
     assert theirs and theirs != str(store.temp_path())
+
+
+def test_apply_makes_the_new_tree_durable_before_the_swap_and_the_swap_before_removing_the_old(
+    builtin_app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = make_tree(tmp_path / "src", files=6)
+    taken = run_handler(builtin_app.get("snapshot.take"), {"source": str(source)})
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("the old tree")
+    seen: list[tuple[str, Any]] = []
+
+    def sync_filesystem(path: Path) -> None:  # what the disk is asked for, and what was where
+        seen.append(("sync", (path.parent == tmp_path, (target / "old.txt").exists())))
+        real_sync(path)
+
+    def fsync_dir(path: Path) -> None:
+        aside = [p.name for p in tmp_path.iterdir() if ".replaced-" in p.name]
+        seen.append(("fsync_dir", (path, bool(aside), (target / "old.txt").exists())))
+        real_fsync_dir(path)
+
+    real_sync, real_fsync_dir = snapshot_apply.sync_filesystem, snapshot_apply.fsync_dir
+    monkeypatch.setattr(snapshot_apply, "sync_filesystem", sync_filesystem)
+    monkeypatch.setattr(snapshot_apply, "fsync_dir", fsync_dir)
+    applied = run_handler(
+        builtin_app.get("snapshot.apply"),
+        {"snapshot_id": taken.resource_location, "target": str(target), "replace": True},
+    )
+    assert applied.status is Status.SUCCEEDED, applied.errors
+    assert seen == [
+        ("sync", (True, True)),  # the stage, next to the target, while the old tree is in place
+        ("fsync_dir", (tmp_path, True, False)),  # the swap, while the old tree is still aside
+    ]
+    assert tree_of(target) == tree_of(source)
+    assert [p.name for p in tmp_path.iterdir() if ".replaced-" in p.name] == []
