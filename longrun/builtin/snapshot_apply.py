@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from longrun.builtin import take_pool, worker_pool
 from longrun.builtin.durability import fsync_dir, sync_filesystem
 from longrun.builtin.meter import Meter
+from longrun.builtin.rename_exchange import exchange
 from longrun.builtin.restore_file import BlobGone, restore_file
 from longrun.builtin.snapshot import path_lock, run_parallel
 from longrun.builtin.snapshot_store import FileEntry, Manifest, SnapshotStore, blob_missing
@@ -105,11 +106,15 @@ def _write_in_processes(
 
 
 def _swap(stage: Path, target: Path, state: Any, op_id: str) -> None:
-    """Move ``stage`` (durable already) into place as ``target``; a non-empty target is moved
-    aside, and removed only once the rename that replaced it is durable: a crash at any point
-    leaves the old tree or the new one, whole."""
+    """Move ``stage`` (durable already) into place as ``target``, each step made durable before
+    the old tree is removed. A non-empty target is exchanged with the stage in one step
+    (``rename_exchange``), so a crash leaves the old tree or the new one at the target; where
+    that cannot be done, it is moved aside first, then the stage in."""
     if state is None or len(state) == 1:
         os.rename(stage, target)  # rename(2) replaces an empty directory in one step
+        fsync_dir(target.parent)
+        return
+    if exchange(stage, target):  # the stage's path now holds the old tree: apply removes it
         fsync_dir(target.parent)
         return
     old = target.parent / f".{target.name}.replaced-{op_id}"

@@ -254,9 +254,9 @@ def test_apply_makes_the_new_tree_durable_before_the_swap_and_the_swap_before_re
         seen.append(("sync", (path.parent == tmp_path, (target / "old.txt").exists())))
         real_sync(path)
 
-    def fsync_dir(path: Path) -> None:
-        aside = [p.name for p in tmp_path.iterdir() if ".replaced-" in p.name]
-        seen.append(("fsync_dir", (path, bool(aside), (target / "old.txt").exists())))
+    def fsync_dir(path: Path) -> None:  # the old tree: exchanged into the stage, or moved aside
+        kept = [p for p in tmp_path.iterdir() if p != target and (p / "old.txt").exists()]
+        seen.append(("fsync_dir", (path, len(kept), (target / "old.txt").exists())))
         real_fsync_dir(path)
 
     real_sync, real_fsync_dir = snapshot_apply.sync_filesystem, snapshot_apply.fsync_dir
@@ -269,7 +269,7 @@ def test_apply_makes_the_new_tree_durable_before_the_swap_and_the_swap_before_re
     assert applied.status is Status.SUCCEEDED, applied.errors
     assert seen == [
         ("sync", (True, True)),  # the stage, next to the target, while the old tree is in place
-        ("fsync_dir", (tmp_path, True, False)),  # the swap, while the old tree is still aside
+        ("fsync_dir", (tmp_path, 1, False)),  # the swap, while the old tree is still on disk
     ]
     assert tree_of(target) == tree_of(source)
-    assert [p.name for p in tmp_path.iterdir() if ".replaced-" in p.name] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out", "src"]  # old tree gone
