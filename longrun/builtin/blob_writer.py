@@ -9,10 +9,10 @@ import os
 import threading
 from collections.abc import Callable
 
-from longrun.builtin.content_hash import DEFAULT, new_hasher
+from longrun.builtin.content_hash import DEFAULT, Hasher, new_hasher
 from longrun.builtin.write_behind import start_writeback
 
-__all__ = ["CHUNK", "BlobWriter", "Tick", "chunk_buffer", "write_all"]
+__all__ = ["CHUNK", "BlobWriter", "Tick", "chunk_buffer", "copy_hashing", "write_all"]
 
 CHUNK = 1 << 20  # bytes read and written at a time: the granularity of progress and cancel
 
@@ -44,6 +44,21 @@ def write_all(fd: int, data: memoryview) -> None:
     """Write all of ``data``, however many calls it takes."""
     while data:
         data = data[os.write(fd, data) :]
+
+
+def copy_hashing(src: int, dst: int, hasher: Hasher, tick: Tick | None = None) -> int:
+    """Copy what is left to read of ``src`` to ``dst`` (file descriptors) through this
+    thread's buffer, feeding ``hasher`` as it goes; returns the bytes copied."""
+    buffer = chunk_buffer()
+    view = memoryview(buffer)
+    size = 0
+    while read := os.readv(src, [buffer]):
+        hasher.update(view[:read])
+        write_all(dst, view[:read])
+        size += read
+        if tick is not None:
+            tick(read)
+    return size
 
 
 def _unlink(path: str) -> None:
@@ -91,12 +106,7 @@ class BlobWriter:
         try:
             try:
                 write_all(out, view[:read])  # before the buffer is reused
-                while read := os.readv(fd, [buffer]):
-                    hasher.update(view[:read])
-                    write_all(out, view[:read])
-                    size += read
-                    if tick is not None:
-                        tick(read)
+                size += copy_hashing(fd, out, hasher, tick)
                 start_writeback(out)
             finally:
                 os.close(out)

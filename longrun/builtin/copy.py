@@ -12,10 +12,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from longrun.builtin import take_pool, worker_pool
-from longrun.builtin.blob_writer import BlobWriter
+from longrun.builtin.blob_writer import BlobWriter, copy_hashing
+from longrun.builtin.content_hash import new_hasher
 from longrun.builtin.durability import Writeback
 from longrun.builtin.meter import Meter
-from longrun.builtin.restore_file import copy_hashing
 from longrun.builtin.snapshot import path_lock, run_parallel
 from longrun.builtin.snapshot_store import SnapshotStore
 from longrun.engine.registry import App
@@ -40,9 +40,10 @@ def _copy_blob(
 ) -> None:
     temp = target.temp_path(".blob")
     try:
+        hasher = new_hasher(algorithm)
         with source.open_blob(digest) as src, temp.open("wb", buffering=0) as dst:
-            got, _ = copy_hashing(src.fileno(), dst.fileno(), algorithm, meter.tick)
-        if got != digest:
+            copy_hashing(src.fileno(), dst.fileno(), hasher, meter.tick)
+        if hasher.hexdigest() != digest:
             raise OperationError(
                 "ContentMismatch", f"the source content {digest} does not match its hash"
             )

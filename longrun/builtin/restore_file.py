@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
-from longrun.builtin.blob_writer import Tick, chunk_buffer, write_all
+from longrun.builtin.blob_writer import Tick, copy_hashing
 from longrun.builtin.content_hash import new_hasher
 from longrun.builtin.write_behind import start_writeback
 
-__all__ = ["BlobGone", "copy_hashing", "restore_file"]
+__all__ = ["BlobGone", "restore_file"]
 
 # O_TRUNC, not O_EXCL: a file a killed worker left half-written in the stage is written again
 _WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -33,10 +33,11 @@ def restore_file(
         src = os.open(blob, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise BlobGone(blob) from None
+    hasher = new_hasher(algorithm)
     try:
         out = os.open(dest, _WRITE, mode)
         try:
-            written = copy_hashing(src, out, algorithm, tick)
+            size = copy_hashing(src, out, hasher, tick)
             start_writeback(out)  # the apply's sync, before its swap, then has little to wait for
             os.fchmod(out, mode)  # exact, whatever the umask
             os.utime(out, ns=(mtime_ns, mtime_ns))
@@ -44,20 +45,4 @@ def restore_file(
             os.close(out)
     finally:
         os.close(src)
-    return written
-
-
-def copy_hashing(src: int, dst: int, algorithm: str, tick: Tick | None = None) -> tuple[str, int]:
-    """Copy what is left to read of ``src`` to ``dst`` (file descriptors) through this
-    thread's buffer, hashing as it goes; returns the (``algorithm`` hex digest, size)."""
-    hasher = new_hasher(algorithm)
-    buffer = chunk_buffer()
-    view = memoryview(buffer)
-    size = 0
-    while read := os.readv(src, [buffer]):
-        hasher.update(view[:read])
-        write_all(dst, view[:read])
-        size += read
-        if tick is not None:
-            tick(read)
     return hasher.hexdigest(), size
