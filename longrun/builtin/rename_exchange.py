@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 from collections.abc import Callable
 
@@ -37,7 +38,7 @@ def exchange(a: os.PathLike[str] | str, b: os.PathLike[str] | str) -> bool:
         return False
     if _RENAMEAT2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
         return True
-    errno = ctypes.get_errno()
-    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: no exchange here
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # no exchange here
         return False
-    raise OSError(errno, os.strerror(errno), os.fspath(a), None, os.fspath(b))
+    raise OSError(code, os.strerror(code), os.fspath(a), None, os.fspath(b))
