@@ -8,9 +8,14 @@ import mmap
 import os
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from longrun.builtin.content_hash import DEFAULT, Hasher, new_hasher
 from longrun.builtin.write_behind import start_writeback
+
+if TYPE_CHECKING:
+    from longrun.builtin.pack_file import PackWriter
+    from longrun.builtin.pack_index import PackIndex
 
 __all__ = ["CHUNK", "BlobWriter", "Tick", "chunk_buffer", "copy_hashing", "write_all"]
 
@@ -46,13 +51,19 @@ def write_all(fd: int, data: memoryview) -> None:
         data = data[os.write(fd, data) :]
 
 
-def copy_hashing(src: int, dst: int, hasher: Hasher, tick: Tick | None = None) -> int:
-    """Copy what is left to read of ``src`` to ``dst`` (file descriptors) through this
-    thread's buffer, feeding ``hasher`` as it goes; returns the bytes copied."""
+def copy_hashing(
+    src: int, dst: int, hasher: Hasher, tick: Tick | None = None, limit: int = -1
+) -> int:
+    """Copy what is left to read of ``src`` (at most ``limit`` bytes, when not -1) to ``dst``
+    (file descriptors) through this thread's buffer, feeding ``hasher`` as it goes; returns the
+    bytes copied."""
     buffer = chunk_buffer()
     view = memoryview(buffer)
     size = 0
-    while read := os.readv(src, [buffer]):
+    while limit < 0 or size < limit:
+        read = os.readv(src, [view if limit < 0 else view[: min(CHUNK, limit - size)]])
+        if not read:
+            break
         hasher.update(view[:read])
         write_all(dst, view[:read])
         size += read
@@ -68,11 +79,15 @@ def _unlink(path: str) -> None:
 
 class BlobWriter:
     """Writes blobs ``<blobs>/ab/<digest>`` by way of temp files ``<tmp>/<prefix>-<pid>-<n>``,
-    naming each by its ``algorithm`` digest (``content_hash``)."""
+    naming each by its ``algorithm`` digest (``content_hash``). While ``pack`` is set, a new
+    small blob is appended to it instead (``pack_file``); ``index``, when set, is where packed
+    content is looked up, so that it is not stored again."""
 
     def __init__(self, blobs: str, tmp: str, prefix: str, algorithm: str = DEFAULT) -> None:
         self.blobs, self.tmp, self.prefix = blobs, tmp, prefix
         self.algorithm = algorithm
+        self.pack: PackWriter | None = None
+        self.index: PackIndex | None = None
         new_hasher(algorithm)  # an unknown algorithm fails here, not at the first file
         self._count = itertools.count()  # next() on a count is atomic across threads
 
@@ -83,14 +98,17 @@ class BlobWriter:
         # unique without a random draw per file: the prefix, the process, a count
         return f"{self.tmp}/{self.prefix}-{_pid}-{next(self._count)}{suffix}"
 
-    def put(self, fd: int, tick: Tick | None = None) -> tuple[str, int, bool, int]:
-        """Store the content read from ``fd``; returns (digest, size, stored, bytes written) —
-        stored is False when the blob was already there (deduplicated). Reads into this
-        thread's buffer: each byte is read once for both the hash and the copy; a new blob's
-        writeback starts as soon as it is written (``start_writeback``)."""
+    def put(
+        self, fd: int, tick: Tick | None = None, limit: int = -1
+    ) -> tuple[str, int, bool, int]:
+        """Store the content read from ``fd`` (at most ``limit`` bytes, when not -1); returns
+        (digest, size, stored, bytes written) — stored is False when the blob was already
+        there (deduplicated). Reads into this thread's buffer: each byte is read once for both
+        the hash and the copy; a new blob's writeback starts as soon as it is written
+        (``start_writeback``)."""
         buffer = chunk_buffer()
         view = memoryview(buffer)
-        read = os.readv(fd, [buffer])
+        read = os.readv(fd, [view if limit < 0 else view[: min(CHUNK, limit)]])
         if tick is not None:
             tick(read)
         if read < CHUNK:  # a small file: hash it first, write it only if it is new
@@ -106,7 +124,7 @@ class BlobWriter:
         try:
             try:
                 write_all(out, view[:read])  # before the buffer is reused
-                size += copy_hashing(fd, out, hasher, tick)
+                size += copy_hashing(fd, out, hasher, tick, -1 if limit < 0 else limit - read)
                 start_writeback(out)
             finally:
                 os.close(out)
@@ -117,7 +135,12 @@ class BlobWriter:
             raise
 
     def touch(self, digest: str) -> bool:
-        """Whether blob ``digest`` is there; a fresh mtime keeps it out of a concurrent gc."""
+        """Whether content ``digest`` is there (a blob, or in a pack); a fresh mtime keeps it
+        out of a concurrent gc."""
+        if self.pack is not None and self.pack.has(digest):
+            return True
+        if self.index is not None and self.index.touch(digest):
+            return True
         try:
             os.utime(self.blob(digest))
         except FileNotFoundError:
@@ -136,8 +159,12 @@ class BlobWriter:
         return True
 
     def _put_new(self, data: memoryview, digest: str) -> None:
-        """Write a blob found missing: a concurrent writer of the same content writes the same
-        bytes, so replacing its blob is harmless (no second existence check)."""
+        """Write a blob found missing (into the pack, when there is one): a concurrent writer
+        of the same content writes the same bytes, so replacing its blob is harmless (no second
+        existence check)."""
+        if self.pack is not None:
+            self.pack.append(digest, data)
+            return
         temp = self.temp(".blob")
         fd = os.open(temp, _CREATE, 0o644)
         try:

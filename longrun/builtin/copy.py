@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 from functools import partial
 from pathlib import Path
@@ -41,8 +42,12 @@ def _copy_blob(
     temp = target.temp_path(".blob")
     try:
         hasher = new_hasher(algorithm)
-        with source.open_blob(digest) as src, temp.open("wb", buffering=0) as dst:
-            copy_hashing(src.fileno(), dst.fileno(), hasher, meter.tick)
+        src, size = source.open_content(digest)
+        try:
+            with temp.open("wb", buffering=0) as dst:
+                copy_hashing(src, dst.fileno(), hasher, meter.tick, size)
+        finally:
+            os.close(src)
         if hasher.hexdigest() != digest:
             raise OperationError(
                 "ContentMismatch", f"the source content {digest} does not match its hash"
@@ -59,37 +64,34 @@ def _copy_in_processes(
     target: SnapshotStore,
     meter: Meter,
     algorithm: str,
-    missing: list[str],
+    missing: dict[str, int],
     data: CopyInput,
 ) -> set[str]:
-    """The blobs copied by the worker processes (``take_pool``), when it pays and they are
-    free: each source blob is a file to them, hashed again as it is stored in the target.
-    Returns the digests done, each checked; threads do the rest."""
+    """The contents copied by the worker processes (``take_pool``), when it pays and they
+    are free: each read where it lies in the source (a blob file, or a range of a pack) and
+    hashed again as it is stored in the target. Returns the digests done, each checked;
+    threads do the rest."""
     throttled = bool(data.throttle_bytes_per_second)
     if data.threads < 2 or not take_pool.pays(meter.bytes_total, len(missing), throttled):
         return set()
-    files = [(f"{d[:2]}/{d}", source.stat_blob(d)) for d in missing]
+    contents = sorted(
+        ((digest, source.locate(digest), size) for digest, size in missing.items()),
+        key=lambda item: -item[2],
+    )
     # the target's own writer names blobs by the target's hash; these keep the manifest's
     writer = BlobWriter(str(target.blobs), str(target.tmp), secrets.token_hex(6), algorithm)
     stored: dict[str, tuple[str, int]] = {}
     processes = worker_pool.workers_for(data.threads)
-    try:
-        with Writeback(target.root) as writeback, contextlib.suppress(worker_pool.Unavailable):
-            take_pool.store_files(
-                writer, meter, writeback, str(source.blobs), files, processes, stored
-            )
-    except OperationError as exc:
-        if exc.code != "SourceChanged":
-            raise
-        raise OperationError(
-            "ContentMismatch", f"a blob of the source store changed while it was copied: {exc}"
-        ) from None
-    for rel, (got, _) in stored.items():
-        if got != rel[3:]:
+    with Writeback(target.root) as writeback, contextlib.suppress(worker_pool.Unavailable):
+        take_pool.copy_contents(
+            writer, target.packs_for_workers(), meter, writeback, contents, processes, stored
+        )
+    for digest, (got, _) in stored.items():
+        if got != digest:
             raise OperationError(
-                "ContentMismatch", f"the source content {rel[3:]} does not match its hash"
+                "ContentMismatch", f"the source content {digest} does not match its hash"
             )
-    return {rel[3:] for rel in stored}
+    return set(stored)
 
 
 def copy_one(source: SnapshotStore, ctx: Any, snapshot_id: str, data: CopyInput) -> dict[str, Any]:
@@ -97,6 +99,7 @@ def copy_one(source: SnapshotStore, ctx: Any, snapshot_id: str, data: CopyInput)
     manifest = source.load(snapshot_id, ctx.compartment_id)
     target = SnapshotStore(data.target).ensure()
     sizes = {f.digest: f.size for f in manifest.files}
+    target.index.refresh(force=True)
     missing = sorted(d for d in sizes if not target.has_blob(d))
     physical = sum(sizes[d] for d in missing)
     lacking = set(missing)
@@ -107,7 +110,9 @@ def copy_one(source: SnapshotStore, ctx: Any, snapshot_id: str, data: CopyInput)
         f" missing ({physical} bytes)"
     )
     meter = Meter(ctx, physical, len(missing), data.throttle_bytes_per_second)
-    done = _copy_in_processes(source, target, meter, manifest.hash, missing, data)
+    done = _copy_in_processes(
+        source, target, meter, manifest.hash, {d: sizes[d] for d in missing}, data
+    )
     run_parallel(
         meter,
         [

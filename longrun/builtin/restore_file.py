@@ -23,21 +23,30 @@ class BlobGone(Exception):
 
 
 def restore_file(
-    blob: str, dest: str, mode: int, mtime_ns: int, algorithm: str, tick: Tick | None = None
+    where: tuple[str, int, int],
+    dest: str,
+    mode: int,
+    mtime_ns: int,
+    algorithm: str,
+    tick: Tick | None = None,
 ) -> tuple[str, int]:
-    """Write the content of ``blob`` to ``dest`` with ``mode`` and ``mtime_ns``, its writeback
+    """Write the content ``where`` is (a blob file, or a pack: its path, the offset and the
+    size, -1 for all of it) to ``dest`` with ``mode`` and ``mtime_ns``, its writeback
     started; returns the (``algorithm`` hex digest, size) of what was written, for the caller
-    to check (a blob whose content does not match its name must fail the apply). Raises
+    to check (content that does not match its name must fail the apply). Raises
     ``BlobGone``."""
+    path, offset, length = where
     try:
-        src = os.open(blob, os.O_RDONLY | os.O_CLOEXEC)
+        src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise BlobGone(blob) from None
+        raise BlobGone(path) from None
     hasher = new_hasher(algorithm)
     try:
+        if offset:
+            os.lseek(src, offset, os.SEEK_SET)
         out = os.open(dest, _WRITE, mode)
         try:
-            size = copy_hashing(src, out, hasher, tick)
+            size = copy_hashing(src, out, hasher, tick, length)
             start_writeback(out)  # the apply's sync, before its swap, then has little to wait for
             os.fchmod(out, mode)  # exact, whatever the umask
             os.utime(out, ns=(mtime_ns, mtime_ns))

@@ -64,10 +64,10 @@ def _write_file(
     store: SnapshotStore, meter: Meter, stage: str, algorithm: str, entry: FileEntry
 ) -> None:
     """One file, on a thread: written from its blob, then checked."""
-    blob = store.writer.blob(entry.digest)
+    where = store.locate(entry.digest)
     dest = os.path.join(stage, entry.path)
     try:
-        digest, size = restore_file(blob, dest, entry.mode, entry.mtime_ns, algorithm, meter.tick)
+        digest, size = restore_file(where, dest, entry.mode, entry.mtime_ns, algorithm, meter.tick)
     except BlobGone:
         raise blob_missing(entry.digest) from None
     _check(entry, digest, size)
@@ -83,16 +83,18 @@ def _write_in_processes(
     if not take_pool.pays(manifest.size, len(files), throttled):
         return set()
     ordered = sorted(files, key=lambda entry: -entry.size)
-    head = ("restore", str(store.blobs), manifest.hash, stage)
+    head = ("restore", manifest.hash, stage)
     jobs = [
-        ((*head, [(e.path, e.digest, e.mode, e.mtime_ns) for e in batch]), batch)
+        ((*head, [(e.path, store.locate(e.digest), e.mode, e.mtime_ns) for e in batch]), batch)
         for batch in take_pool.batches(ordered, lambda entry: entry.size)
     ]
     done: set[str] = set()
 
     def on_reply(batch: list[FileEntry], reply: tuple[Any, ...]) -> None:
         if reply[0] == "missing":
-            raise blob_missing(os.path.basename(reply[1]))
+            raise OperationError(
+                "BlobMissing", f"the snapshot store lacks {os.path.basename(reply[1])}"
+            )
         worker_pool.raise_for(reply)
         for entry, (digest, size) in zip(batch, reply[1], strict=True):
             _check(entry, digest, size)

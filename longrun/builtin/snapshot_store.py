@@ -11,11 +11,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from longrun.builtin.blob_writer import CHUNK, BlobWriter, Tick, write_all
 from longrun.builtin.content_hash import ALGORITHMS, DEFAULT, LEGACY
 from longrun.builtin.durability import Flush, Writeback, fsync_dir
+from longrun.builtin.pack_index import Location, PackIndex
 from longrun.model import OperationError, new_id
 
 __all__ = [
@@ -28,6 +28,8 @@ __all__ = [
 
 _GC_AGE = 3600.0  # seconds: a blob younger than this may belong to a take still running
 _FORMAT = "store.json"  # at the root: the store's format and the content hash new takes use
+_PACKED = 3  # the first format whose takes may pack small blobs (``pack_file``)
+_FORMATS = (1, 2, _PACKED)
 
 
 @dataclass(frozen=True)
@@ -112,11 +114,14 @@ def blob_missing(digest: str) -> OperationError:
 class SnapshotStore:
     """One snapshot store rooted at a directory (created on first use).
 
-    Layout: ``store.json``, ``blobs/ab/<digest>``, ``manifests/<snapshot id>.json``, ``tmp/``.
-    Every file appears by ``os.replace`` from ``tmp/``, so a reader never sees a partial blob or
-    snapshot. ``store.json`` names the content hash new takes use (``algorithm``): BLAKE3 for
-    a new store; a store from before the file keeps SHA-256, so its new snapshots still share
-    content with its old ones. Each manifest names its own hash, so every store reads both.
+    Layout: ``store.json``, ``blobs/ab/<digest>``, ``packs/<name>.pack`` (small blobs, many
+    to a file, ``pack_file``), ``manifests/<snapshot id>.json``, ``tmp/``. Every file appears
+    by ``os.replace`` from ``tmp/``, so a reader never sees a partial blob, pack or snapshot.
+    ``store.json`` names the format and the content hash new takes use (``algorithm``): a new
+    store is format 3, BLAKE3, and packs; a format-2 store (BLAKE3) writes blob files only, as
+    it always did; a store from before the file keeps SHA-256 and blob files, so its new
+    snapshots still share content with its old ones. Every store reads every layout, and each
+    manifest names its own hash.
     """
 
     def __init__(self, root: str | Path) -> None:
@@ -124,19 +129,26 @@ class SnapshotStore:
         self.blobs = self.root / "blobs"
         self.manifests = self.root / "manifests"
         self.tmp = self.root / "tmp"
+        self.packs = self.root / "packs"
         self._blobs = str(self.blobs)
         self.writer = BlobWriter(self._blobs, str(self.tmp), secrets.token_hex(6))
+        self.index = PackIndex(str(self.packs))
+        self.writer.index = self.index  # a take on threads finds packed content too
+        self.packing = False  # whether new small blobs go into packs (as of the last ensure)
 
     @property
     def algorithm(self) -> str:
         """The content hash new blobs are named by (as of the last ``ensure``)."""
         return self.writer.algorithm
 
-    def _algorithm(self) -> str:
+    def _format(self) -> tuple[int, str]:
+        """The store's (format, content hash), from ``store.json`` or what the store holds."""
         try:
-            algorithm = json.loads((self.root / _FORMAT).read_text(encoding="utf-8"))["hash"]
+            raw = json.loads((self.root / _FORMAT).read_text(encoding="utf-8"))
+            version, algorithm = raw["format"], raw["hash"]
         except FileNotFoundError:
-            return LEGACY if self.manifests.is_dir() or self.blobs.is_dir() else DEFAULT
+            old = self.manifests.is_dir() or self.blobs.is_dir()
+            return (1, LEGACY) if old else (_PACKED, DEFAULT)
         except (ValueError, KeyError, TypeError) as exc:
             raise OperationError(
                 "SnapshotStoreInvalid", f"{self.root / _FORMAT} is not a store format: {exc}"
@@ -146,16 +158,20 @@ class SnapshotStore:
                 "SnapshotStoreInvalid",
                 f"{self.root / _FORMAT} names an unknown content hash {algorithm!r}",
             )
-        return str(algorithm)
+        if version not in _FORMATS:
+            raise OperationError(
+                "SnapshotStoreInvalid",
+                f"{self.root / _FORMAT} names format {version!r}; this longrun reads {_FORMATS}",
+            )
+        return int(version), str(algorithm)
 
     def ensure(self) -> SnapshotStore:
         """Create the folders (all 256 blob shards at once: no mkdir per blob later) and the
         format file; raises SnapshotStoreInvalid when that file is not one."""
-        algorithm = self._algorithm()  # before the folders: a store without them is new
+        version, algorithm = self._format()  # before the folders: a store without them is new
         if not (self.root / _FORMAT).is_file():  # first: no folders without the file
             self.root.mkdir(parents=True, exist_ok=True)
             temp = self.root / f".{_FORMAT}.{secrets.token_hex(6)}"
-            version = 2 if algorithm == DEFAULT else 1
             temp.write_text(json.dumps({"format": version, "hash": algorithm}))
             os.replace(temp, self.root / _FORMAT)
         if not (self.blobs / "ff").is_dir():
@@ -163,6 +179,9 @@ class SnapshotStore:
                 folder.mkdir(parents=True, exist_ok=True)
             for shard in range(256):
                 (self.blobs / f"{shard:02x}").mkdir(parents=True, exist_ok=True)
+        self.packing = version >= _PACKED
+        if self.packing:
+            self.packs.mkdir(exist_ok=True)
         self.writer.algorithm = algorithm
         return self
 
@@ -174,7 +193,28 @@ class SnapshotStore:
         return f"{self._blobs}/{digest[:2]}/{digest}"
 
     def has_blob(self, digest: str) -> bool:
-        return os.path.isfile(self._blob(digest))
+        """Whether content ``digest`` is here: in a pack (as of the last ``index.refresh``) or
+        a blob file."""
+        return self.index.locate(digest) is not None or os.path.isfile(self._blob(digest))
+
+    def packs_for_workers(self) -> str:
+        """The packs folder a worker process packs new small blobs into ("" for none)."""
+        return str(self.packs) if self.packing else ""
+
+    def locate(self, digest: str) -> Location:
+        """Where content ``digest`` is: (a pack, its offset, its size), or (its blob file, 0,
+        -1); the packs are listed again before it is found missing (``blob_missing``)."""
+        where = self.index.locate(digest)
+        if where is not None:
+            return where
+        blob = self._blob(digest)
+        if os.path.isfile(blob):
+            return blob, 0, -1
+        self.index.refresh(force=True)
+        where = self.index.locate(digest)
+        if where is None:
+            raise blob_missing(digest)
+        return where
 
     def temp_path(self, suffix: str = "") -> Path:
         return Path(self._temp(suffix))
@@ -202,17 +242,17 @@ class SnapshotStore:
             raise OperationError("BlobMissing", f"the content {digest} vanished from the store")
         return self.writer.place(str(temp), digest)
 
-    def open_blob(self, digest: str) -> BinaryIO:
+    def open_content(self, digest: str) -> tuple[int, int]:
+        """An open descriptor at the start of content ``digest``, and its size (-1: to the end
+        of the file); the caller closes it. Raises ``blob_missing``."""
+        path, offset, size = self.locate(digest)
         try:
-            return open(self._blob(digest), "rb", buffering=0)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise blob_missing(digest) from None
-
-    def stat_blob(self, digest: str) -> os.stat_result:
-        try:
-            return os.stat(self._blob(digest))
-        except FileNotFoundError:
-            raise blob_missing(digest) from None
+        if offset:
+            os.lseek(fd, offset, os.SEEK_SET)
+        return fd, size
 
     # manifests -----------------------------------------------------------------------------
     def new_snapshot_id(self) -> str:
@@ -295,9 +335,11 @@ class SnapshotStore:
         return True
 
     def gc(self, min_age: float = _GC_AGE) -> int:
-        """Delete blobs no manifest references, older than ``min_age`` s (a take may still be
-        writing younger ones); returns how many. SnapshotStoreInvalid, removing nothing, when
-        a manifest cannot be read: the blobs it names would look unreferenced."""
+        """Delete content no manifest references, older than ``min_age`` s (a take may still
+        be writing younger): blob files, and packs none of whose blobs is referenced (a pack
+        with a live blob stays whole; one whose footer cannot be read stays too). Returns how
+        many contents went. SnapshotStoreInvalid, removing nothing, when a manifest cannot be
+        read: the content it names would look unreferenced."""
         live = self._live()
         cutoff = time.time() - min_age
         removed = 0
@@ -305,9 +347,17 @@ class SnapshotStore:
             if blob.name not in live and blob.stat().st_mtime < cutoff:
                 blob.unlink(missing_ok=True)
                 removed += 1
+        self.index.refresh(force=True)
+        for name, entries in list(self.index.packs.items()):
+            pack = self.packs / name
+            with contextlib.suppress(FileNotFoundError):
+                if not any(d in live for d, _, _ in entries) and pack.stat().st_mtime < cutoff:
+                    pack.unlink()
+                    removed += len(entries)
         for temp in self.tmp.iterdir() if self.tmp.is_dir() else ():
             if temp.stat().st_mtime < cutoff:  # what a killed take or copy left
                 temp.unlink(missing_ok=True)
+        self.index.refresh(force=True)
         return removed
 
     def _live(self) -> set[str]:

@@ -1,4 +1,5 @@
-"""Take's and copy's jobs for the worker processes: batches of files read, hashed and stored."""
+"""Take's and copy's jobs for the worker processes: batches of files or contents read, hashed and
+stored."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from longrun.builtin.blob_writer import BlobWriter
 from longrun.builtin.durability import Writeback
 from longrun.builtin.meter import Meter
 from longrun.builtin.source_tree import changed
+from longrun.model import OperationError
 
-__all__ = ["MIN_BYTES", "MIN_FILES", "batches", "pays", "store_files"]
+__all__ = ["MIN_BYTES", "MIN_FILES", "batches", "copy_contents", "pays", "store_files"]
 
 MIN_BYTES = 64 << 20  # below this a run stays on threads: the hand-offs would not pay
 MIN_FILES = 8
@@ -47,6 +49,7 @@ def batches(items: Sequence[Any], size_of: Any) -> list[list[Any]]:
 
 def store_files(
     writer: BlobWriter,
+    packs: str,
     meter: Meter,
     writeback: Writeback,
     base: str,
@@ -54,11 +57,12 @@ def store_files(
     processes: int,
     done: dict[str, tuple[str, int]],
 ) -> None:
-    """Store ``files`` (relative to ``base``, largest first) with the worker processes,
-    recording each stored file's (digest, size) in ``done`` as its job comes back. Raises
-    ``worker_pool.Unavailable`` when the processes cannot do it (``done`` then holds what they
-    did; the caller does the rest)."""
-    head = ("store", writer.blobs, writer.tmp, writer.prefix, writer.algorithm, base)
+    """Store ``files`` (relative to ``base``, largest first) with the worker processes (new
+    small ones packed into ``packs``, one pack per job, unless it is ""), recording each stored
+    file's (digest, size) in ``done`` as its job comes back. Raises ``worker_pool.Unavailable``
+    when the processes cannot do it (``done`` then holds what they did; the caller does the
+    rest)."""
+    head = ("store", writer.blobs, writer.tmp, writer.prefix, writer.algorithm, packs, base)
     jobs = [
         ((*head, [(rel, st.st_size, st.st_mtime_ns, st.st_ino) for rel, st in batch]), batch)
         for batch in batches(files, lambda item: item[1].st_size)
@@ -67,19 +71,65 @@ def store_files(
     def on_reply(batch: list[tuple[str, os.stat_result]], reply: tuple[Any, ...]) -> None:
         if reply[0] == "changed":
             raise changed(reply[1], reply[2])
-        worker_pool.raise_for(reply)
-        written = 0
-        for (rel, _), (digest, size, wrote) in zip(batch, reply[1], strict=True):
-            done[rel] = (digest, size)
-            written += wrote
-        if written:
-            writeback.wrote(written)
-        meter.tick(sum(size for _, size, _ in reply[1]))
-        meter.item(len(batch))
+        _record(meter, writeback, [rel for rel, _ in batch], reply, done)
 
-    def leftovers(pid: int) -> None:
+    worker_pool.dispatch(processes, meter, jobs, on_reply, _leftovers(writer))
+
+
+Contents = Sequence[tuple[str, tuple[str, int, int], int]]  # (digest, where, size)
+
+
+def copy_contents(
+    writer: BlobWriter,
+    packs: str,
+    meter: Meter,
+    writeback: Writeback,
+    contents: Contents,
+    processes: int,
+    done: dict[str, tuple[str, int]],
+) -> None:
+    """Store another store's ``contents`` (each where it lies there: a blob file, or a range
+    of a pack) with the worker processes, as ``store_files`` does files: ``done`` maps each
+    name copied to the (digest, size) its bytes hashed to, for the caller to compare."""
+    head = ("copy", writer.blobs, writer.tmp, writer.prefix, writer.algorithm, packs)
+    jobs = [
+        ((*head, [(digest, where) for digest, where, _ in batch]), batch)
+        for batch in batches(contents, lambda item: item[2])
+    ]
+
+    def on_reply(batch: Contents, reply: tuple[Any, ...]) -> None:
+        if reply[0] == "missing":
+            raise OperationError("BlobMissing", f"the source store lacks {reply[1]}")
+        _record(meter, writeback, [digest for digest, _, _ in batch], reply, done)
+
+    worker_pool.dispatch(processes, meter, jobs, on_reply, _leftovers(writer))
+
+
+def _record(
+    meter: Meter,
+    writeback: Writeback,
+    names: list[str],
+    reply: tuple[Any, ...],
+    done: dict[str, tuple[str, int]],
+) -> None:
+    """A job's reply: each (digest, size) into ``done`` by name, the bytes to the meter."""
+    worker_pool.raise_for(reply)
+    written = 0
+    for name, (digest, size, wrote) in zip(names, reply[1], strict=True):
+        done[name] = (digest, size)
+        written += wrote
+    if written:
+        writeback.wrote(written)
+    meter.tick(sum(size for _, size, _ in reply[1]))
+    meter.item(len(names))
+
+
+def _leftovers(writer: BlobWriter) -> Any:
+    """What removes the temp files (blobs, packs) a killed worker ``pid`` left."""
+
+    def remove(pid: int) -> None:
         for temp in glob.glob(f"{writer.tmp}/{writer.prefix}-{pid}-*"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
 
-    worker_pool.dispatch(processes, meter, jobs, on_reply, leftovers)
+    return remove

@@ -1,16 +1,19 @@
 """One source file into the store, checked unedited; and the loop of a built-in's worker process
-(jobs of take and copy: store files; of apply: restore them)."""
+(jobs of take: store files; of copy: store another store's contents; of apply: restore them)."""
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
 from longrun.builtin.blob_writer import BlobWriter, Tick
+from longrun.builtin.pack_file import PackWriter
+from longrun.builtin.pack_index import PackIndex
 from longrun.builtin.restore_file import BlobGone, restore_file
 
 __all__ = ["Aborted", "Changed", "Seen", "main", "serve", "store_file"]
@@ -58,10 +61,11 @@ def store_file(
     return digest, size, written
 
 
-# a store job: ("store", epoch, blobs dir, tmp dir, temp prefix, content hash, base dir,
-#               [(relative path, size, mtime, ino)])
-Job = tuple[str, int, str, str, str, str, str, Sequence[tuple[str, int, int, int]]]
+# a store job: ("store", epoch, blobs dir, tmp dir, temp prefix, content hash, packs dir (""
+#               for none), base dir, [(relative path, size, mtime, ino)])
+Job = tuple[str, int, str, str, str, str, str, str, Sequence[tuple[str, int, int, int]]]
 Writers = dict[tuple[str, str, str, str], BlobWriter]
+Indexes = dict[str, PackIndex]
 
 
 def _ticker(abort: Any, epoch: int) -> Tick:
@@ -72,41 +76,98 @@ def _ticker(abort: Any, epoch: int) -> Tick:
     return tick
 
 
-def _store(job: Job, abort: Any, writers: Writers) -> list[Any]:
-    _, epoch, blobs, tmp, prefix, algorithm, base, files = job
+@contextlib.contextmanager
+def _packed(writer: BlobWriter, packs: str, indexes: Indexes) -> Iterator[None]:
+    """With a packs dir: the new small blobs of what runs inside go into one pack, sealed (in
+    place, whole) when it ends well, and dropped when it does not."""
+    if not packs:
+        yield
+        return
+    writer.index = indexes.setdefault(packs, PackIndex(packs))
+    writer.index.refresh()
+    pack = writer.pack = PackWriter(writer.temp(), packs, writer.algorithm)
+    try:
+        yield
+        pack.seal()
+    except BaseException:
+        pack.discard()
+        raise
+    finally:
+        writer.pack = None
+
+
+def _writer(writers: Writers, blobs: str, tmp: str, prefix: str, algorithm: str) -> BlobWriter:
     key = (blobs, tmp, prefix, algorithm)
     writer = writers.get(key)
     if writer is None:
         writer = writers[key] = BlobWriter(blobs, tmp, prefix, algorithm)
+    return writer
+
+
+def _store(job: Job, abort: Any, writers: Writers, indexes: Indexes) -> list[Any]:
+    """Store a job's source files, each checked unedited."""
+    _, epoch, blobs, tmp, prefix, algorithm, packs, base, files = job
+    writer = _writer(writers, blobs, tmp, prefix, algorithm)
     tick = _ticker(abort, epoch)
     stored = []
-    for rel, size, mtime_ns, ino in files:
-        tick(0)
-        stored.append(store_file(writer, f"{base}/{rel}", (size, mtime_ns, ino), tick))
+    with _packed(writer, packs, indexes):
+        for rel, size, mtime_ns, ino in files:
+            tick(0)
+            stored.append(store_file(writer, f"{base}/{rel}", (size, mtime_ns, ino), tick))
     return stored
 
 
-# a restore job: ("restore", epoch, blobs dir, content hash, stage dir,
-#                 [(relative path, digest, mode, mtime)])
-Restore = tuple[str, int, str, str, str, Sequence[tuple[str, str, int, int]]]
+# a copy job: ("copy", epoch, blobs dir, tmp dir, temp prefix, content hash, packs dir,
+#              [(digest, (blob or pack path, offset, size or -1))])
+Copy = tuple[str, int, str, str, str, str, str, Sequence[tuple[str, tuple[str, int, int]]]]
+
+
+def _copy(job: Copy, abort: Any, writers: Writers, indexes: Indexes) -> list[Any]:
+    """Store contents of another store (a blob file each, or a range of a pack), hashed again
+    as they are: the parent compares each digest with the name it was copied under."""
+    _, epoch, blobs, tmp, prefix, algorithm, packs, contents = job
+    writer = _writer(writers, blobs, tmp, prefix, algorithm)
+    tick = _ticker(abort, epoch)
+    stored = []
+    with _packed(writer, packs, indexes):
+        for _, (path, offset, size) in contents:
+            tick(0)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise BlobGone(path) from None
+            try:
+                if offset:
+                    os.lseek(fd, offset, os.SEEK_SET)
+                digest, got, _, written = writer.put(fd, tick, size)
+            finally:
+                os.close(fd)
+            stored.append((digest, got, written))
+    return stored
+
+
+# a restore job: ("restore", epoch, content hash, stage dir,
+#                 [(relative path, (blob or pack path, offset, size or -1), mode, mtime)])
+Restore = tuple[str, int, str, str, Sequence[tuple[str, tuple[str, int, int], int, int]]]
 
 
 def _restore(job: Restore, abort: Any) -> list[tuple[str, int]]:
-    _, epoch, blobs, algorithm, stage, files = job
+    _, epoch, algorithm, stage, files = job
     tick = _ticker(abort, epoch)
     written = []
-    for rel, digest, mode, mtime_ns in files:
+    for rel, where, mode, mtime_ns in files:
         tick(0)
-        blob = f"{blobs}/{digest[:2]}/{digest}"
-        written.append(restore_file(blob, f"{stage}/{rel}", mode, mtime_ns, algorithm, tick))
+        written.append(restore_file(where, f"{stage}/{rel}", mode, mtime_ns, algorithm, tick))
     return written
 
 
-def _outcome(job: Any, abort: Any, writers: Writers) -> tuple[Any, ...]:
+def _outcome(job: Any, abort: Any, writers: Writers, indexes: Indexes) -> tuple[Any, ...]:
     try:
         if job[0] == "restore":
             return ("ok", _restore(job, abort))
-        return ("ok", _store(job, abort, writers))
+        if job[0] == "copy":
+            return ("ok", _copy(job, abort, writers, indexes))
+        return ("ok", _store(job, abort, writers, indexes))
     except Aborted:
         return ("aborted",)
     except Changed as exc:
@@ -125,10 +186,11 @@ def serve(conn: Connection, abort: Any) -> None:
     stopped run: a job of that run or older stops at its next chunk (a store job removes its
     temp file).
 
-    Outcomes: ("ok", [per file: (digest, size, bytes written) stored, (digest, size)
+    Outcomes: ("ok", [per file: (digest, size, bytes written) stored or copied, (digest, size)
     restored]), ("changed", path, what), ("missing", blob path), ("aborted",),
     ("oserror", errno, message, filename) or ("error", text)."""
     writers: Writers = {}
+    indexes: Indexes = {}
     while True:
         try:
             job = conn.recv()
@@ -136,7 +198,7 @@ def serve(conn: Connection, abort: Any) -> None:
             return
         if job is None:
             return
-        reply = _outcome(job, abort, writers)
+        reply = _outcome(job, abort, writers, indexes)
         try:
             conn.send(reply)
         except (EOFError, OSError):

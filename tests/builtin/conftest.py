@@ -16,6 +16,7 @@ import pytest
 
 import longrun.testing as testing
 from longrun.builtin import default_app, take_pool
+from longrun.builtin.pack_file import read_footer
 from longrun.engine.caps import EntryCaps
 from longrun.engine.registry import App
 from longrun.engine.worker import Worker
@@ -52,9 +53,37 @@ def tree_of(root: Path) -> dict[str, tuple[bytes | None, int]]:
     return found
 
 
+def stored(store: Path) -> dict[str, tuple[Path, int, int]]:
+    """Every content in the snapshot store rooted at ``store``, by digest: (its blob file, 0,
+    its size) or (its pack, offset, size), from the packs' footers."""
+    found = {p.name: (p, 0, p.stat().st_size) for p in (store / "blobs").rglob("*") if p.is_file()}
+    for pack in sorted((store / "packs").glob("*.pack")):
+        for digest, offset, size in read_footer(str(pack))[1]:
+            found.setdefault(digest, (pack, offset, size))
+    return found
+
+
 def blob_names(store: Path) -> set[str]:
-    """The names (digests) of every blob in the snapshot store rooted at ``store``."""
-    return {p.name for p in (store / "blobs").rglob("*") if p.is_file()}
+    """The names (digests) of every content in the snapshot store rooted at ``store``."""
+    return set(stored(store))
+
+
+def content_at(store: Path, content: bytes) -> tuple[Path, int]:
+    """The file (a blob, or a pack) and offset holding ``content``, found by its bytes (the
+    tests do not hash)."""
+    (found,) = [
+        (path, offset)
+        for path, offset, size in stored(store).values()
+        if size == len(content) and path.read_bytes()[offset : offset + size] == content
+    ]
+    return found
+
+
+def damage(path: Path, offset: int, size: int) -> None:
+    """Flip the bytes of ``path`` from ``offset`` on (``size`` of them): same size, other bytes."""
+    data = bytearray(path.read_bytes())
+    data[offset : offset + size] = bytes(b ^ 0xFF for b in data[offset : offset + size])
+    path.write_bytes(bytes(data))
 
 
 def make_db(path: Path, rows: int = 2000) -> Path:

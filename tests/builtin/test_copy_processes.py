@@ -14,16 +14,16 @@ from longrun.builtin import default_app, take_pool
 from longrun.engine.registry import App
 from longrun.model import Status
 from longrun.testing import run_handler
-from tests.builtin.conftest import blob_names, make_tree, tree_of
+from tests.builtin.conftest import blob_names, damage, make_tree, stored, tree_of
 
 pytestmark = pytest.mark.usefixtures("in_processes")
 
 
 @pytest.fixture
 def by_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """How many blobs each call of the real ``store_files`` stored (the calls still run)."""
+    """How many contents each call of the real ``copy_contents`` copied (the calls still run)."""
     calls: list[int] = []
-    real = take_pool.store_files
+    real = take_pool.copy_contents
 
     def counting(*args: Any) -> None:
         done = args[-1]
@@ -32,7 +32,7 @@ def by_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         finally:
             calls.append(len(done))
 
-    monkeypatch.setattr(take_pool, "store_files", counting)
+    monkeypatch.setattr(take_pool, "copy_contents", counting)
     yield calls
 
 
@@ -49,15 +49,14 @@ def test_a_copy_by_the_processes_makes_the_same_replica(
     replica = other / "snapshots"
     copied = _run(builtin_app, "snapshot.copy", snapshot_ids=[snapshot_id], target=str(replica))
     assert copied.status is Status.SUCCEEDED, copied.errors
-    stored = blob_names(data_dir / "snapshots")
-    assert by_processes[-1] == len(stored)  # every blob went through the processes
-    assert blob_names(replica) == stored
+    held = stored(data_dir / "snapshots")
+    assert by_processes[-1] == len(held)  # every content went through the processes
+    assert blob_names(replica) == set(held)
     assert list((replica / "tmp").iterdir()) == []
+    assert list((replica / "packs").glob("*.pack"))  # packed at the target too
     props = copied.progress.properties
-    assert props["physical_bytes_transferred"] == sum(
-        (data_dir / "snapshots" / "blobs" / d[:2] / d).stat().st_size for d in stored
-    )
-    assert copied.progress.items_done == copied.progress.items_total == len(stored)
+    assert props["physical_bytes_transferred"] == sum(size for _, _, size in held.values())
+    assert copied.progress.items_done == copied.progress.items_total == len(held)
     app = default_app(SimpleNamespace(data_dir=str(other)))
     applied = _run(app, "snapshot.apply", snapshot_id=snapshot_id, target=str(tmp_path / "out"))
     assert applied.status is Status.SUCCEEDED, applied.errors
@@ -78,13 +77,13 @@ def test_a_tampered_blob_fails_a_copy_by_the_processes(
     source = make_tree(tmp_path / "src", files=20, size=60_000)
     snapshot_id = _run(builtin_app, "snapshot.take", source=str(source)).resource_location
     store = data_dir / "snapshots"
-    victim = max((p for p in (store / "blobs").rglob("*") if p.is_file()), key=os.path.getsize)
-    victim.write_bytes(b"X" + victim.read_bytes()[1:])
+    victim, (pack, offset, _) = max(stored(store).items(), key=lambda item: item[1][2])
+    damage(pack, offset, 1)
     replica = tmp_path / "replica"
     copied = _run(builtin_app, "snapshot.copy", snapshot_ids=[snapshot_id], target=str(replica))
     assert copied.status is Status.FAILED
     assert copied.errors[-1].code == "ContentMismatch"
-    assert victim.name in copied.errors[-1].message
+    assert victim in copied.errors[-1].message
     assert by_processes  # the processes took the copy
     assert not (replica / "manifests" / f"{snapshot_id}.json").exists()
-    assert victim.name not in blob_names(replica)
+    assert victim not in blob_names(replica)

@@ -74,7 +74,7 @@ def test_a_new_store_names_content_by_blake3(
     taken = _run(builtin_app, "snapshot.take", source=str(source))
     assert taken.status is Status.SUCCEEDED, taken.errors
     store = data_dir / "snapshots"
-    assert json.loads((store / "store.json").read_text()) == {"format": 2, "hash": "blake3"}
+    assert json.loads((store / "store.json").read_text()) == {"format": 3, "hash": "blake3"}
     manifest = _manifest(store, taken.resource_location)
     assert manifest["hash"] == "blake3"
     for entry in manifest["files"]:
@@ -147,7 +147,10 @@ def test_tampered_content_is_refused_by_apply_and_copy(
     assert victim.name not in blob_names(replica)
 
 
-@pytest.mark.parametrize("text", ["not json", '{"format": 3}', '{"format": 3, "hash": "md5"}'])
+@pytest.mark.parametrize(
+    "text",
+    ["not json", '{"format": 3}', '{"format": 3, "hash": "md5"}', '{"format": 4, "hash": "blake3"}'],
+)
 def test_a_store_format_file_that_is_not_one_fails_the_take_clearly(
     builtin_app: App, tmp_path: Path, data_dir: Path, text: str
 ) -> None:

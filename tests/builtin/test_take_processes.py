@@ -14,7 +14,7 @@ from longrun.builtin import worker_pool
 from longrun.engine.registry import App
 from longrun.model import Status
 from longrun.testing import run_handler
-from tests.builtin.conftest import make_tree, tree_of
+from tests.builtin.conftest import make_tree, stored, tree_of
 
 pytestmark = pytest.mark.usefixtures("in_processes")
 
@@ -51,11 +51,18 @@ def test_a_take_in_processes_gives_the_same_tree_and_stores_content_once(
     assert taken.progress.bytes_done == taken.progress.bytes_total > 0
     assert taken.progress.items_done == taken.progress.items_total == 42
     assert _restored(builtin_app, taken.resource_location, tmp_path / "out") == tree_of(source)
-    blobs = sorted(p for p in (data_dir / "snapshots" / "blobs").rglob("*") if p.is_file())
-    assert len(blobs) == len({p.read_bytes() for p in source.rglob("*") if p.is_file()})
+    store = data_dir / "snapshots"
+    held = stored(store)
+    assert len(held) == len({p.read_bytes() for p in source.rglob("*") if p.is_file()})
+    assert {path.suffix for path, _, _ in held.values()} == {".pack"}  # small files: packed
+    files = sorted(p for p in store.rglob("*") if p.is_file())
+    assert len(files) < len(held)  # fewer files than contents
     again = _take(builtin_app, source)
     assert again.status is Status.SUCCEEDED
-    assert sorted(p for p in (data_dir / "snapshots" / "blobs").rglob("*") if p.is_file()) == blobs
+    assert stored(store) == held
+    assert sorted(p for p in store.rglob("*") if p.is_file() and "manifests" not in p.parts) == [
+        p for p in files if "manifests" not in p.parts
+    ]  # nothing written again
     assert list((data_dir / "snapshots" / "tmp").iterdir()) == []
 
 
