@@ -26,6 +26,9 @@ from longrun.engine.registry import App
 __all__ = ["TakeInput", "path_lock", "register_snapshot", "run_parallel", "take"]
 
 
+_PACKED_EVERY = 1 << 62  # bytes between syncs along the way when the store packs: never
+
+
 class TakeInput(BaseModel):
     """What ``snapshot.take`` reads."""
 
@@ -104,7 +107,10 @@ def _store_all(
     if data.threads > 1 and take_pool.pays(total, len(files), bool(data.throttle_bytes_per_second)):
         processes = worker_pool.workers_for(data.threads)
         with contextlib.suppress(worker_pool.Unavailable):
-            take_pool.store_files(store.writer, meter, writeback, base, ordered, processes, done)
+            take_pool.store_files(
+                store.writer, store.packs_for_workers(), meter, writeback, base, ordered,
+                processes, done,
+            )
     entries = [
         FileEntry(rel, size, stat.S_IMODE(files[rel].st_mode), files[rel].st_mtime_ns, digest)
         for rel, (digest, size) in done.items()
@@ -125,10 +131,13 @@ def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
     total = sum(st.st_size for st in files.values())
     ctx.log(f"taking a snapshot of {source}: {len(files)} files, {total} bytes")
     store.ensure()
+    store.index.refresh()
     meter = Meter(ctx, total, len(files), data.throttle_bytes_per_second)
     base = str(source.parent if kind == "file" else source)
     # syncs along the way: the final one, before the manifest, has little left to wait for
-    with Writeback(store.root) as writeback:
+    # (a packing store's workers start each pack's writeback as they seal it: syncs of the whole
+    # file system meanwhile cost more CPU than they save, measured in the fast passes)
+    with Writeback(store.root, every=_PACKED_EVERY if store.packing else 64 << 20) as writeback:
         entries = _store_all(store, meter, writeback, base, files, data)
     flushing = store.flush()  # the content goes to disk while the end-of-take check runs
     again = file_names(source)
