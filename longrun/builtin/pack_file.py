@@ -50,6 +50,10 @@ class PackWriter:
         self.entries[digest] = (self._end, len(data))
         self._end += len(data)
 
+    def listed(self) -> list[Entry]:
+        """What the footer lists: (digest, offset, size) of each blob appended."""
+        return [(d, o, s) for d, (o, s) in self.entries.items()]
+
     def seal(self) -> str | None:
         """Write the footer, start the writeback and move the pack into place; its path (None
         when nothing was appended: no file)."""
@@ -58,8 +62,7 @@ class PackWriter:
         fd, self._fd = self._fd, None
         try:
             footer = json.dumps(
-                {"hash": self.algorithm, "blobs": [[d, o, s] for d, (o, s) in self.entries.items()]},
-                separators=(",", ":"),
+                {"hash": self.algorithm, "blobs": self.listed()}, separators=(",", ":")
             ).encode("ascii")
             write_all(fd, memoryview(footer + _TRAILER.pack(len(footer), MAGIC)))
             start_writeback(fd)

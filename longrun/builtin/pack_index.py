@@ -56,6 +56,12 @@ class PackIndex:
             for digest, offset, size in entries:
                 self._where.setdefault(digest, (path, offset, size))
 
+    def add(self, path: str, entries: list[Entry]) -> None:
+        """A pack this process just sealed (known without reading its footer back)."""
+        self.packs[os.path.basename(path)] = entries
+        for digest, offset, size in entries:
+            self._where.setdefault(digest, (path, offset, size))
+
     def locate(self, digest: str) -> Location | None:
         """Where ``digest`` is, as of the last ``refresh``."""
         return self._where.get(digest)

@@ -65,7 +65,7 @@ def store_file(
 #               for none), base dir, [(relative path, size, mtime, ino)])
 Job = tuple[str, int, str, str, str, str, str, str, Sequence[tuple[str, int, int, int]]]
 Writers = dict[tuple[str, str, str, str], BlobWriter]
-Indexes = dict[str, PackIndex]
+Indexes = dict[str, tuple[PackIndex, int]]  # by packs dir: the index, the run it was listed in
 
 
 def _ticker(abort: Any, epoch: int) -> Tick:
@@ -77,18 +77,25 @@ def _ticker(abort: Any, epoch: int) -> Tick:
 
 
 @contextlib.contextmanager
-def _packed(writer: BlobWriter, packs: str, indexes: Indexes) -> Iterator[None]:
+def _packed(writer: BlobWriter, packs: str, epoch: int, indexes: Indexes) -> Iterator[None]:
     """With a packs dir: the new small blobs of what runs inside go into one pack, sealed (in
-    place, whole) when it ends well, and dropped when it does not."""
+    place, whole) when it ends well, and dropped when it does not. The packs are listed once
+    per run (``epoch``): what other workers pack meanwhile is not looked for, so content met
+    in two of a run's jobs at once may be stored twice (space, never a wrong answer)."""
     if not packs:
         yield
         return
-    writer.index = indexes.setdefault(packs, PackIndex(packs))
-    writer.index.refresh()
+    index, listed = indexes.get(packs, (PackIndex(packs), -1))
+    if listed != epoch:
+        index.refresh(force=True)
+    indexes[packs] = (index, epoch)
+    writer.index = index
     pack = writer.pack = PackWriter(writer.temp(), packs, writer.algorithm)
     try:
         yield
-        pack.seal()
+        path = pack.seal()
+        if path is not None:
+            index.add(path, pack.listed())
     except BaseException:
         pack.discard()
         raise
@@ -110,7 +117,7 @@ def _store(job: Job, abort: Any, writers: Writers, indexes: Indexes) -> list[Any
     writer = _writer(writers, blobs, tmp, prefix, algorithm)
     tick = _ticker(abort, epoch)
     stored = []
-    with _packed(writer, packs, indexes):
+    with _packed(writer, packs, epoch, indexes):
         for rel, size, mtime_ns, ino in files:
             tick(0)
             stored.append(store_file(writer, f"{base}/{rel}", (size, mtime_ns, ino), tick))
@@ -129,7 +136,7 @@ def _copy(job: Copy, abort: Any, writers: Writers, indexes: Indexes) -> list[Any
     writer = _writer(writers, blobs, tmp, prefix, algorithm)
     tick = _ticker(abort, epoch)
     stored = []
-    with _packed(writer, packs, indexes):
+    with _packed(writer, packs, epoch, indexes):
         for _, (path, offset, size) in contents:
             tick(0)
             try:
