@@ -1,7 +1,9 @@
 """Pack files: many small blobs in one file, with an index of them in its footer.
 
-A pack is the blobs' contents end to end, then a JSON footer (the content hash and, for each
-blob, its digest, offset and size), then 16 bytes: the footer's length and ``MAGIC``. A take's
+A pack is the blobs' contents end to end; then one 48-byte record per blob (its digest's 32
+bytes, its offset and size, little-endian); then a JSON header (the content hash, the number of
+records); then 16 bytes: the header's length and ``MAGIC``. Records, not JSON, so that reading
+the index of a store of a million small files costs a ``struct`` pass, not a parse. A take's
 worker writes one pack per job into the store's ``tmp/`` and renames it into ``packs/`` once
 sealed, so a pack in ``packs/`` is always whole. One file per job instead of one per small
 file: the kernel creates, names and writes back a few hundred files per GiB, not ten thousand.
@@ -17,13 +19,15 @@ import struct
 from longrun.builtin.blob_writer import write_all
 from longrun.builtin.write_behind import start_writeback
 
-__all__ = ["MAGIC", "PackInvalid", "PackWriter", "read_footer"]
+__all__ = ["MAGIC", "PackInvalid", "PackWriter", "read_footer", "read_records"]
 
-MAGIC = b"LRPACK01"
-_TRAILER = struct.Struct("<Q8s")  # the footer's length, MAGIC
+MAGIC = b"LRPACK02"
+_TRAILER = struct.Struct("<Q8s")  # the header's length, MAGIC
+_RECORD = struct.Struct("<32sQQ")  # digest, offset, size
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
-Entry = tuple[str, int, int]  # (digest, offset, size)
+Entry = tuple[str, int, int]  # (hex digest, offset, size)
+Record = tuple[bytes, int, int]  # (digest, offset, size)
 
 
 class PackInvalid(Exception):
@@ -50,21 +54,23 @@ class PackWriter:
         self.entries[digest] = (self._end, len(data))
         self._end += len(data)
 
-    def listed(self) -> list[Entry]:
-        """What the footer lists: (digest, offset, size) of each blob appended."""
-        return [(d, o, s) for d, (o, s) in self.entries.items()]
+    def listed(self) -> list[Record]:
+        """What the records say: (digest, offset, size) of each blob appended."""
+        return [(bytes.fromhex(d), o, s) for d, (o, s) in self.entries.items()]
 
     def seal(self) -> str | None:
-        """Write the footer, start the writeback and move the pack into place; its path (None
-        when nothing was appended: no file)."""
+        """Write the records, the header and the trailer, start the writeback and move the
+        pack into place; its path (None when nothing was appended: no file)."""
         if self._fd is None:
             return None
         fd, self._fd = self._fd, None
         try:
-            footer = json.dumps(
-                {"hash": self.algorithm, "blobs": self.listed()}, separators=(",", ":")
+            records = b"".join(_RECORD.pack(*record) for record in self.listed())
+            header = json.dumps(
+                {"hash": self.algorithm, "blobs": len(self.entries)}, separators=(",", ":")
             ).encode("ascii")
-            write_all(fd, memoryview(footer + _TRAILER.pack(len(footer), MAGIC)))
+            trailer = _TRAILER.pack(len(header), MAGIC)
+            write_all(fd, memoryview(records + header + trailer))
             start_writeback(fd)
         finally:
             os.close(fd)
@@ -81,24 +87,34 @@ class PackWriter:
             os.unlink(self.temp)
 
 
-def read_footer(path: str) -> tuple[str, list[Entry]]:
-    """A pack's content hash and entries; raises ``PackInvalid`` (or ``FileNotFoundError``)."""
+def read_records(path: str) -> tuple[str, list[Record]]:
+    """A pack's content hash and records; raises ``PackInvalid`` (or ``FileNotFoundError``)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         size = os.fstat(fd).st_size
         if size < _TRAILER.size:
             raise PackInvalid(f"{path}: too short to be a pack ({size} bytes)")
         length, magic = _TRAILER.unpack(os.pread(fd, _TRAILER.size, size - _TRAILER.size))
-        start = size - _TRAILER.size - length
-        if magic != MAGIC or start < 0:
-            raise PackInvalid(f"{path}: no pack footer at its end")
-        raw = json.loads(os.pread(fd, length, start))
-        entries = [(str(d), int(o), int(s)) for d, o, s in raw["blobs"]]
-        algorithm = str(raw["hash"])
+        header_at = size - _TRAILER.size - length
+        if magic != MAGIC or header_at < 0:
+            raise PackInvalid(f"{path}: no pack trailer at its end")
+        header = json.loads(os.pread(fd, length, header_at))
+        algorithm, count = str(header["hash"]), int(header["blobs"])
+        records_at = header_at - count * _RECORD.size
+        if count < 0 or records_at < 0:
+            raise PackInvalid(f"{path}: its header counts more records than it holds")
+        raw = os.pread(fd, count * _RECORD.size, records_at)
     except (ValueError, KeyError, TypeError) as exc:
-        raise PackInvalid(f"{path}: its footer cannot be read ({exc})") from None
+        raise PackInvalid(f"{path}: its header cannot be read ({exc})") from None
     finally:
         os.close(fd)
-    if any(o < 0 or s < 0 or o + s > start for _, o, s in entries):
-        raise PackInvalid(f"{path}: its footer points past its content")
-    return algorithm, entries
+    records = list(_RECORD.iter_unpack(raw))
+    if any(o + s > records_at for _, o, s in records):
+        raise PackInvalid(f"{path}: a record points past the contents")
+    return algorithm, records
+
+
+def read_footer(path: str) -> tuple[str, list[Entry]]:
+    """A pack's content hash and entries, digests in hex (``read_records``)."""
+    algorithm, records = read_records(path)
+    return algorithm, [(d.hex(), o, s) for d, o, s in records]

@@ -15,6 +15,7 @@ from pathlib import Path
 from longrun.builtin.blob_writer import CHUNK, BlobWriter, Tick, write_all
 from longrun.builtin.content_hash import ALGORITHMS, DEFAULT, LEGACY
 from longrun.builtin.durability import Flush, Writeback, fsync_dir
+from longrun.builtin.pack_file import PackInvalid, read_footer
 from longrun.builtin.pack_index import Location, PackIndex
 from longrun.model import OperationError, new_id
 
@@ -348,9 +349,10 @@ class SnapshotStore:
                 blob.unlink(missing_ok=True)
                 removed += 1
         self.index.refresh(force=True)
-        for name, entries in list(self.index.packs.items()):
+        for name in list(self.index.packs):
             pack = self.packs / name
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError, PackInvalid):
+                _, entries = read_footer(str(pack))
                 if not any(d in live for d, _, _ in entries) and pack.stat().st_mtime < cutoff:
                     pack.unlink()
                     removed += len(entries)

@@ -59,14 +59,22 @@ def test_a_pack_with_nothing_appended_or_discarded_leaves_no_file(tmp_path: Path
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["packs"]
 
 
+def _past_the_contents(data: bytes) -> bytes:
+    """The first record's offset moved past the contents (records: 48 bytes each, before the
+    JSON header; offset at 32-40)."""
+    first = data.index(b'{"hash"') - 2 * 48
+    return data[: first + 32] + (10**6).to_bytes(8, "little") + data[first + 40 :]
+
+
 @pytest.mark.parametrize(
     "spoil",
     [
         lambda data: data[:-1],  # truncated: no trailer
         lambda data: data[:10],  # shorter than a trailer
         lambda data: data[:-16] + (10**9).to_bytes(8, "little") + data[-8:],  # length too big
-        lambda data: data.replace(b'"blobs"', b'"blobz"'),  # footer without its entries
-        lambda data: data.replace(b",0,", b",9999999,"),  # an entry past the content
+        lambda data: data.replace(b'"blobs"', b'"blobz"'),  # a header without its count
+        lambda data: data.replace(b'"blobs":2', b'"blobs":9'),  # more records than it holds
+        _past_the_contents,
     ],
 )
 def test_a_damaged_footer_is_refused(tmp_path: Path, spoil: Any) -> None:
