@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from longrun.builtin.pack_file import PackInvalid, Record, read_records
@@ -18,7 +19,8 @@ _MASK = (1 << _SHIFT) - 1
 class PackIndex:
     """The packs of one ``packs/`` folder, by digest. ``refresh`` reads the records of packs new
     since the last one (a listing, and one read per new pack) and forgets packs gone; a folder
-    whose mtime has not moved for a second is not listed again.
+    whose mtime has not moved for a second is not listed again. Threads may share one: a
+    refresh and an add hold its lock, and a lookup reads one dict entry.
 
     Compact, since every process that stores or reads packed content holds one: a digest's 32
     bytes mapping to one int (about 140 bytes an entry, against some 330 for hex strings and
@@ -26,6 +28,7 @@ class PackIndex:
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
+        self._lock = threading.RLock()
         self._reset()
 
     def _reset(self) -> None:
@@ -36,6 +39,10 @@ class PackIndex:
         self._seen: int | None = None  # the folder's mtime at the last listing
 
     def refresh(self, force: bool = False) -> None:
+        with self._lock:
+            self._refresh(force)
+
+    def _refresh(self, force: bool) -> None:
         try:
             st = os.stat(self.folder)
         except FileNotFoundError:
@@ -66,6 +73,10 @@ class PackIndex:
 
     def add(self, path: str, records: list[Record]) -> None:
         """A pack and its records (read, or known to the process that just sealed it)."""
+        with self._lock:
+            self._add(path, records)
+
+    def _add(self, path: str, records: list[Record]) -> None:
         number = len(self._paths)
         self._paths.append(path)
         self.packs[os.path.basename(path)] = number

@@ -144,6 +144,7 @@ def apply(store: SnapshotStore, ctx: Any, data: ApplyInput) -> dict[str, Any]:
     shutil.rmtree(stage, ignore_errors=True)  # what an earlier attempt left
     ctx.log(f"applying {manifest.id} ({len(manifest.files)} files) to {target}")
     meter = Meter(ctx, manifest.size, len(manifest.files), data.throttle_bytes_per_second)
+    store.index.refresh()  # once, before the threads look content up
     try:
         stage.mkdir()
         for rel, _ in manifest.dirs[1:]:
