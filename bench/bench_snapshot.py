@@ -1,5 +1,6 @@
 """snapshot.take / snapshot.apply of a generated tree next to ``cp -r`` and ``tar -c`` in the same
-run (MB/s), and the bytes an incremental snapshot.copy moves after 1% of the files changed.
+run (MB/s), next to the durable write floor (the same bytes written from memory and synced),
+and the bytes an incremental snapshot.copy moves after 1% of the files changed.
 
     .venv/bin/python bench/bench_snapshot.py              # ~200 MB, ~2,000 files
     .venv/bin/python bench/bench_snapshot.py --size 1024  # the issue's 1 GiB, ~10,000 files
@@ -15,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -90,7 +92,33 @@ def run(app: Any, operation_type: str, payload: dict[str, Any]) -> Any:
     return result
 
 
-def _round(home: Path, src: Path, threads: int, n: int) -> dict[str, float]:
+def write_floor(folder: Path, total: int, streams: int = 2) -> None:
+    """Write ``total`` bytes from memory into ``streams`` files at once, 4 MiB at a time, and
+    fdatasync each: the least a durable take of those bytes waits for, with no file to read,
+    nothing to hash and two files to create, not thousands."""
+    folder.mkdir()
+    block = os.urandom(4 * MB)
+
+    def one(path: Path, size: int) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            for offset in range(0, size, len(block)):
+                os.write(fd, block[: size - offset])
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+    threads = [
+        threading.Thread(target=one, args=(folder / f"w{k}", total // streams))
+        for k in range(streams)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _round(home: Path, src: Path, threads: int, n: int, total: int) -> dict[str, float]:
     """One timed pass of each way of copying the tree, each on a synced file system.
 
     Nothing is deleted until the end of the run: on a file system without a journal, ext4
@@ -111,6 +139,7 @@ def _round(home: Path, src: Path, threads: int, n: int) -> dict[str, float]:
             "snapshot.take",
             lambda: run(app, "snapshot.take", {"source": str(src), "threads": threads}),
         ),
+        ("write + fdatasync (floor)", lambda: write_floor(home / f"floor{n}", total)),
     ]
     if n % 2:  # every other round the other way round: neither always runs first
         steps.reverse()
@@ -155,12 +184,15 @@ def main() -> None:
         src = home / "src"
         print(f"generating {args.size} MB in {files} files under {home}", flush=True)
         total = generate(src, args.size * MB, files)
-        rounds = [_round(home, src, args.threads, n) for n in range(args.rounds)]
+        rounds = [_round(home, src, args.threads, n, total) for n in range(args.rounds)]
         best = {name: min(r[name] for r in rounds) for name in rounds[0]}
         median = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
         # the same round's cp -r is the fairest yardstick on a machine whose load changes
         same_round = statistics.median(r["cp -r"] / r["snapshot.take"] for r in rounds)
         synced_round = statistics.median(r["cp -r + sync"] / r["snapshot.take"] for r in rounds)
+        floor = "write + fdatasync (floor)"
+        over_floor = statistics.median(r["snapshot.take"] / r[floor] for r in rounds)
+        cp_floor = statistics.median(r["cp -r"] / r[floor] for r in rounds)
         t_cp, t_take, t_apply = (best[k] for k in ("cp -r", "snapshot.take", "snapshot.apply"))
         app = default_app(SimpleNamespace(data_dir=str(home / "data0")))
         snapshot_id = app_snapshot(home / "data0")
@@ -197,6 +229,11 @@ def main() -> None:
         f"{'snapshot.take':<22} {mbps(t_take):8.0f} MB/s ({mbps(median['snapshot.take']):.0f})"
         f"   {t_cp / t_take:.2f}x cp -r best/best; median of same-round ratios {same_round:.2f}x"
         f" (target >= 0.8x); {synced_round:.2f}x cp -r + sync"
+    )
+    print(
+        f"{'durable write floor':<22} {mbps(best[floor]):8.0f} MB/s ({mbps(median[floor]):.0f})"
+        f"   the take takes {over_floor:.2f}x its time (same-round median); a take as fast as"
+        f" the floor would be at {cp_floor:.2f}x cp -r"
     )
     print(
         f"{'snapshot.apply':<22} {mbps(t_apply):8.0f} MB/s ({mbps(median['snapshot.apply']):.0f})"
