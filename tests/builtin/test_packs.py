@@ -12,7 +12,7 @@ from typing import Any
 import blake3
 import pytest
 
-from longrun.builtin import default_app
+from longrun.builtin import default_app, take_worker
 from longrun.builtin.pack_file import PackInvalid, PackWriter, read_footer
 from longrun.builtin.pack_index import PackIndex
 from longrun.builtin.snapshot_store import SnapshotStore
@@ -191,3 +191,33 @@ def test_a_copy_on_threads_reads_packed_content_and_checks_it(
     failed = run_handler(builtin_app.get("snapshot.copy"), {**copy, "target": str(tmp_path / "r2")})
     assert failed.status is Status.FAILED
     assert failed.errors[-1].code == "ContentMismatch" and victim in failed.errors[-1].message
+
+
+class _NeverStopped:
+    value = -1  # the abort epoch: no run was stopped
+
+
+def test_a_worker_finds_what_it_packed_earlier_in_the_same_run(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("a", "b"):
+        (source / name).write_bytes(b"same bytes" * 1000)
+    (source / "c").write_bytes(b"other" * 1000)
+    store = SnapshotStore(tmp_path / "store").ensure()
+    w = store.writer
+    writers: dict[Any, Any] = {}
+    indexes: dict[Any, Any] = {}
+
+    def job(*names: str) -> list[Any]:
+        files = []
+        for name in names:
+            st = (source / name).stat()
+            files.append((name, st.st_size, st.st_mtime_ns, st.st_ino))
+        head = ("store", 1, w.blobs, w.tmp, w.prefix, w.algorithm, str(store.packs))
+        return take_worker._store((*head, str(source), files), _NeverStopped(), writers, indexes)
+
+    first = job("a", "c")
+    second = job("b")  # the same run (epoch 1): the packs are not listed again
+    assert [written for _, _, written in first] == [10_000, 5_000]
+    assert second == [(first[0][0], 10_000, 0)]  # found in the first job's pack: not written
+    assert len(list(store.packs.iterdir())) == 1
