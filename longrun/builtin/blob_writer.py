@@ -155,8 +155,19 @@ class BlobWriter:
         if self.touch(digest):
             _unlink(temp)
             return False
-        os.replace(temp, self.blob(digest))
+        self._move(temp, digest)
         return True
+
+    def _move(self, temp: str, digest: str) -> None:
+        """Rename ``temp`` to blob ``digest``, making its shard folder the first time one is
+        needed (a store makes them as blobs come: most small content goes into packs)."""
+        try:
+            os.replace(temp, self.blob(digest))
+        except FileNotFoundError:
+            if not os.path.exists(temp):
+                raise
+            os.makedirs(f"{self.blobs}/{digest[:2]}", exist_ok=True)
+            os.replace(temp, self.blob(digest))
 
     def _put_new(self, data: memoryview, digest: str) -> None:
         """Write a blob found missing (into the pack, when there is one): a concurrent writer
@@ -173,7 +184,7 @@ class BlobWriter:
                 start_writeback(fd)
             finally:
                 os.close(fd)
-            os.replace(temp, self.blob(digest))
+            self._move(temp, digest)
         except BaseException:
             _unlink(temp)
             raise

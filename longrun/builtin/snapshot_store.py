@@ -167,7 +167,7 @@ class SnapshotStore:
         return int(version), str(algorithm)
 
     def ensure(self) -> SnapshotStore:
-        """Create the folders (all 256 blob shards at once: no mkdir per blob later) and the
+        """Create the folders (a blob's shard folder comes with the first blob in it) and the
         format file; raises SnapshotStoreInvalid when that file is not one."""
         version, algorithm = self._format()  # before the folders: a store without them is new
         if not (self.root / _FORMAT).is_file():  # first: no folders without the file
@@ -175,11 +175,8 @@ class SnapshotStore:
             temp = self.root / f".{_FORMAT}.{secrets.token_hex(6)}"
             temp.write_text(json.dumps({"format": version, "hash": algorithm}))
             os.replace(temp, self.root / _FORMAT)
-        if not (self.blobs / "ff").is_dir():
-            for folder in (self.manifests, self.tmp):
-                folder.mkdir(parents=True, exist_ok=True)
-            for shard in range(256):
-                (self.blobs / f"{shard:02x}").mkdir(parents=True, exist_ok=True)
+        for folder in (self.manifests, self.tmp, self.blobs):
+            folder.mkdir(exist_ok=True)
         self.packing = version >= _PACKED
         if self.packing:
             self.packs.mkdir(exist_ok=True)
@@ -268,12 +265,13 @@ class SnapshotStore:
         system is synced first (``flushing``, when it was started after the last blob was
         written; else now), then the manifest is written, synced and renamed into place, and
         the rename synced in turn."""
+        text = manifest.to_json().encode("utf-8")  # while the sync runs
         (flushing or self.flush()).wait()
         temp = self._temp(".json")
         fd = os.open(temp, _CREATE, 0o644)
         try:
             try:
-                write_all(fd, memoryview(manifest.to_json().encode("utf-8")))
+                write_all(fd, memoryview(text))
                 os.fsync(fd)
             finally:
                 os.close(fd)

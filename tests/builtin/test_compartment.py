@@ -116,6 +116,7 @@ def test_delete_without_a_worker_says_it_needs_one(builtin_app: App) -> None:
 def test_gc_removes_old_unreferenced_blobs_and_temp_files(tmp_path: Path) -> None:
     store = SnapshotStore(tmp_path / "s").ensure()
     orphan = store.blob_path("ab" * 32)
+    orphan.parent.mkdir()  # a store makes a shard folder with its first blob
     orphan.write_bytes(b"x")
     leftover = store.temp_path(".blob")
     leftover.write_bytes(b"partial")
