@@ -108,8 +108,14 @@ def _unlink(path: str) -> None:
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
-def blob_missing(digest: str) -> OperationError:
-    return OperationError("BlobMissing", f"the snapshot store lacks the content {digest}")
+def blob_missing(digest: str, unreadable: dict[str, str] | None = None) -> OperationError:
+    """The content is not in the store; ``unreadable`` packs (name -> why) may be where it was."""
+    message = f"the snapshot store lacks the content {digest}"
+    if unreadable:
+        name, why = next(iter(sorted(unreadable.items())))
+        more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+        message += f"; {len(unreadable)} pack(s) cannot be read, such as {name}{more}: {why}"
+    return OperationError("BlobMissing", message)
 
 
 class SnapshotStore:
@@ -211,7 +217,7 @@ class SnapshotStore:
         self.index.refresh(force=True)
         where = self.index.locate(digest)
         if where is None:
-            raise blob_missing(digest)
+            raise blob_missing(digest, self.index.invalid)
         return where
 
     def temp_path(self, suffix: str = "") -> Path:

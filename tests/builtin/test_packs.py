@@ -221,3 +221,21 @@ def test_a_worker_finds_what_it_packed_earlier_in_the_same_run(tmp_path: Path) -
     assert [written for _, _, written in first] == [10_000, 5_000]
     assert second == [(first[0][0], 10_000, 0)]  # found in the first job's pack: not written
     assert len(list(store.packs.iterdir())) == 1
+
+
+def test_an_apply_whose_pack_was_damaged_fails_naming_the_pack(
+    builtin_app: App, tmp_path: Path, data_dir: Path, in_processes: None
+) -> None:
+    source = make_tree(tmp_path / "src", files=12)
+    taken = _run(builtin_app, "snapshot.take", source=str(source)).resource_location
+    (pack,) = (data_dir / "snapshots" / "packs").iterdir()
+    pack.write_bytes(pack.read_bytes()[:-1])  # its trailer cut: the records cannot be found
+    target = tmp_path / "out"
+    applied = run_handler(
+        builtin_app.get("snapshot.apply"), {"snapshot_id": taken, "target": str(target)}
+    )
+    assert applied.status is Status.FAILED
+    error = applied.errors[-1]
+    assert error.code == "BlobMissing"
+    assert pack.name in error.message and "cannot be read" in error.message
+    assert not target.exists()
