@@ -55,11 +55,11 @@ class PackIndex:
             return
         self._seen = st.st_mtime_ns
         names = {n for n in os.listdir(self.folder) if n.endswith(".pack")}
-        for name in set(self.invalid) - names:
-            del self.invalid[name]
-        gone = {self.packs.pop(name) for name in set(self.packs) - names}
-        if gone:
-            self._where = {d: w for d, w in self._where.items() if w >> (2 * _SHIFT) not in gone}
+        if (set(self.packs) | set(self.invalid)) - names:
+            # a pack went (collected, or rewritten): its blobs may be in another pack the index
+            # holds no location of (it keeps one per digest), so every pack is read again
+            self._reset()
+            self._seen = st.st_mtime_ns
         for name in sorted(names - set(self.packs) - set(self.invalid)):
             path = f"{self.folder}/{name}"
             try:

@@ -64,12 +64,19 @@ def _write_file(
     store: SnapshotStore, meter: Meter, stage: str, algorithm: str, entry: FileEntry
 ) -> None:
     """One file, on a thread: written from its blob, then checked."""
-    where = store.locate(entry.digest)
     dest = os.path.join(stage, entry.path)
     try:
+        where = store.locate(entry.digest)
         digest, size = restore_file(where, dest, entry.mode, entry.mtime_ns, algorithm, meter.tick)
-    except BlobGone:
-        raise blob_missing(entry.digest) from None
+    except BlobGone:  # its pack was rewritten since the index was read (``pack_gc``): again
+        store.index.refresh(force=True)
+        try:
+            where = store.locate(entry.digest)
+            digest, size = restore_file(
+                where, dest, entry.mode, entry.mtime_ns, algorithm, meter.tick
+            )
+        except BlobGone:
+            raise blob_missing(entry.digest, store.index.invalid) from None
     _check(entry, digest, size)
     meter.item()
 
@@ -91,10 +98,8 @@ def _write_in_processes(
     done: set[str] = set()
 
     def on_reply(batch: list[FileEntry], reply: tuple[Any, ...]) -> None:
-        if reply[0] == "missing":
-            raise OperationError(
-                "BlobMissing", f"the snapshot store lacks {os.path.basename(reply[1])}"
-            )
+        if reply[0] == "missing":  # a pack rewritten meanwhile: the threads look again
+            return
         worker_pool.raise_for(reply)
         for entry, (digest, size) in zip(batch, reply[1], strict=True):
             _check(entry, digest, size)

@@ -15,7 +15,7 @@ from pathlib import Path
 from longrun.builtin.blob_writer import CHUNK, BlobWriter, Tick, write_all
 from longrun.builtin.content_hash import ALGORITHMS, DEFAULT, LEGACY
 from longrun.builtin.durability import Flush, Writeback, fsync_dir
-from longrun.builtin.pack_file import PackInvalid, read_footer
+from longrun.builtin.pack_gc import collect_packs
 from longrun.builtin.pack_index import Location, PackIndex
 from longrun.model import OperationError, new_id
 
@@ -252,8 +252,13 @@ class SnapshotStore:
         path, offset, size = self.locate(digest)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise blob_missing(digest) from None
+        except FileNotFoundError:  # its pack was rewritten since the index was read: again
+            self.index.refresh(force=True)
+            path, offset, size = self.locate(digest)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise blob_missing(digest) from None
         if offset:
             os.lseek(fd, offset, os.SEEK_SET)
         return fd, size
@@ -341,9 +346,8 @@ class SnapshotStore:
 
     def gc(self, min_age: float = _GC_AGE) -> int:
         """Delete content no manifest references, older than ``min_age`` s (a take may still
-        be writing younger): blob files, and packs none of whose blobs is referenced (a pack
-        with a live blob stays whole; one whose footer cannot be read stays too). Returns how
-        many contents went. SnapshotStoreInvalid, removing nothing, when a manifest cannot be
+        be writing younger): blob files, and packed blobs (``pack_gc``: a dead pack goes, one
+        mostly dead is rewritten with its live blobs). Returns how many contents went. SnapshotStoreInvalid, removing nothing, when a manifest cannot be
         read: the content it names would look unreferenced."""
         live = self._live()
         cutoff = time.time() - min_age
@@ -352,14 +356,7 @@ class SnapshotStore:
             if blob.name not in live and blob.stat().st_mtime < cutoff:
                 blob.unlink(missing_ok=True)
                 removed += 1
-        self.index.refresh(force=True)
-        for name in list(self.index.packs):
-            pack = self.packs / name
-            with contextlib.suppress(FileNotFoundError, PackInvalid):
-                _, entries = read_footer(str(pack))
-                if not any(d in live for d, _, _ in entries) and pack.stat().st_mtime < cutoff:
-                    pack.unlink()
-                    removed += len(entries)
+        removed += collect_packs(self.packs, self.tmp, live, cutoff)
         for temp in self.tmp.iterdir() if self.tmp.is_dir() else ():
             if temp.stat().st_mtime < cutoff:  # what a killed take or copy left
                 temp.unlink(missing_ok=True)

@@ -14,7 +14,6 @@ from longrun.builtin.blob_writer import BlobWriter
 from longrun.builtin.durability import Writeback
 from longrun.builtin.meter import Meter
 from longrun.builtin.source_tree import changed
-from longrun.model import OperationError
 
 __all__ = ["MIN_BYTES", "MIN_FILES", "batches", "copy_contents", "pays", "store_files"]
 
@@ -98,8 +97,8 @@ def copy_contents(
     ]
 
     def on_reply(batch: Contents, reply: tuple[Any, ...]) -> None:
-        if reply[0] == "missing":
-            raise OperationError("BlobMissing", f"the source store lacks {reply[1]}")
+        if reply[0] == "missing":  # a pack rewritten meanwhile: the caller's threads look again
+            return
         _record(meter, writeback, [digest for digest, _, _ in batch], reply, done)
 
     worker_pool.dispatch(processes, meter, jobs, on_reply, _leftovers(writer))

@@ -101,7 +101,12 @@ def test_the_index_follows_packs_as_they_come_and_go(tmp_path: Path) -> None:
     assert not index.touch(one)
 
 
-def test_gc_removes_a_pack_only_when_none_of_its_content_is_referenced(
+def _age(store: SnapshotStore) -> None:
+    for pack in store.packs.iterdir():
+        os.utime(pack, (1.0, 1.0))  # old enough to collect
+
+
+def test_gc_removes_dead_packs_and_rewrites_mostly_dead_ones(
     builtin_app: App, tmp_path: Path, data_dir: Path, in_processes: None
 ) -> None:
     old = make_tree(tmp_path / "old", files=150, seed=1)  # 64 files a job: 3 packs
@@ -110,20 +115,99 @@ def test_gc_removes_a_pack_only_when_none_of_its_content_is_referenced(
     held = stored(data_dir / "snapshots")
     new_id = _run(builtin_app, "snapshot.take", source=str(new)).resource_location
     store = SnapshotStore(data_dir / "snapshots").ensure()
-    for pack in store.packs.iterdir():
-        os.utime(pack, (1.0, 1.0))  # old enough to collect, were it dead
+    _age(store)
     live = {entry.digest for entry in store.load(new_id).files}
-    assert blake3.blake3(b"same content" * 100).hexdigest() in live & set(held)
-    keeps = {held[digest][0] for digest in live & set(held)}  # old packs the new one shares
-    dead = {path for path, _, _ in held.values()} - keeps
-    assert dead  # the old take wrote packs of its own content only
-    dead_contents = sum(len(read_footer(str(path))[1]) for path in dead)
+    shared = live & set(held)
+    assert blake3.blake3(b"same content" * 100).hexdigest() in shared
+    shares = {held[digest][0] for digest in shared}  # old packs the new snapshot needs
+    assert {path for path, _, _ in held.values()} - shares  # and some it does not
     store.remove(old_id)
-    assert store.gc(min_age=60) == dead_contents
-    assert all(not path.exists() for path in dead)
-    assert all(path.exists() for path in keeps)
+    assert store.gc(min_age=60) == len(held) - len(shared)
+    assert set(stored(store.root)) == live  # the dead content is gone, all of it
+    assert not any(path.exists() for path, _, _ in held.values())  # even in the shared pack
+    assert list(store.tmp.iterdir()) == []
     _run(builtin_app, "snapshot.apply", snapshot_id=new_id, target=str(tmp_path / "out"))
     assert tree_of(tmp_path / "out") == tree_of(new)
+
+
+def _two_snapshots(app: App, tmp_path: Path, changed: int) -> tuple[str, str, Path]:
+    """A tree of 40 files taken, ``changed`` of them rewritten, taken again; the first
+    snapshot's pack."""
+    source = make_tree(tmp_path / "src", files=40, size=20_000, seed=3)
+    first = _run(app, "snapshot.take", source=str(source)).resource_location
+    (pack,) = (tmp_path / "data" / "snapshots" / "packs").iterdir()
+    for path in sorted(source.rglob("f*.bin"))[:changed]:
+        path.write_bytes(os.urandom(20_000))
+    second = _run(app, "snapshot.take", source=str(source)).resource_location
+    return first, second, pack
+
+
+@pytest.mark.parametrize(("changed", "rewritten"), [(2, False), (20, True)])
+def test_a_pack_is_rewritten_only_when_enough_of_it_is_dead(
+    builtin_app: App,
+    tmp_path: Path,
+    data_dir: Path,
+    in_processes: None,
+    changed: int,
+    rewritten: bool,
+) -> None:
+    first, second, pack = _two_snapshots(builtin_app, tmp_path, changed)
+    store = SnapshotStore(data_dir / "snapshots").ensure()
+    inode = pack.stat().st_ino
+    _age(store)
+    store.remove(first)
+    store.gc(min_age=60)
+    assert (not pack.exists()) is rewritten
+    if not rewritten:
+        assert pack.stat().st_ino == inode  # left as it was: 2 of 40 files dead
+    live = {entry.digest for entry in store.load(second).files}
+    assert live <= set(stored(store.root))
+    out = tmp_path / "out"
+    _run(builtin_app, "snapshot.apply", snapshot_id=second, target=str(out))
+    assert tree_of(out) == tree_of(tmp_path / "src")
+
+
+def test_a_pack_whose_live_content_is_damaged_is_not_rewritten(
+    builtin_app: App, tmp_path: Path, data_dir: Path, in_processes: None
+) -> None:
+    first, second, pack = _two_snapshots(builtin_app, tmp_path, 20)
+    store = SnapshotStore(data_dir / "snapshots").ensure()
+    live = {entry.digest for entry in store.load(second).files}
+    _, offset, size = next(
+        where for d, where in stored(store.root).items() if d in live and where[0] == pack
+    )
+    damage(pack, offset, size)
+    _age(store)
+    store.remove(first)
+    store.gc(min_age=60)
+    assert pack.exists()  # not copied on: the apply will say which file is wrong
+    assert list(store.tmp.iterdir()) == []
+    applied = run_handler(
+        builtin_app.get("snapshot.apply"), {"snapshot_id": second, "target": str(tmp_path / "o")}
+    )
+    assert applied.status is Status.FAILED and applied.errors[-1].code == "ContentMismatch"
+
+
+def test_content_is_found_again_after_its_pack_was_rewritten_under_a_reader(
+    builtin_app: App, tmp_path: Path, data_dir: Path, in_processes: None
+) -> None:
+    first, second, pack = _two_snapshots(builtin_app, tmp_path, 20)
+    reader = SnapshotStore(data_dir / "snapshots").ensure()
+    reader.index.refresh()
+    live = {entry.digest for entry in reader.load(second).files}
+    digest = next(d for d, where in stored(reader.root).items() if d in live and where[0] == pack)
+    assert reader.locate(digest)[0] == str(pack)
+    collector = SnapshotStore(data_dir / "snapshots").ensure()
+    _age(collector)
+    collector.remove(first)
+    collector.gc(min_age=60)
+    assert not pack.exists()
+    fd, size = reader.open_content(digest)  # its index still says the old pack: it looks again
+    try:
+        data = os.read(fd, size)
+    finally:
+        os.close(fd)
+    assert blake3.blake3(data).hexdigest() == digest
 
 
 def test_an_unreadable_pack_is_kept_by_gc_and_the_take_goes_on(
