@@ -15,9 +15,9 @@ from longrun.builtin import take_pool, worker_pool
 from longrun.builtin.durability import fsync_dir, sync_filesystem
 from longrun.builtin.meter import Meter
 from longrun.builtin.rename_exchange import exchange
-from longrun.builtin.restore_file import BlobGone, restore_file
+from longrun.builtin.restore_file import restore_file
 from longrun.builtin.snapshot import path_lock, run_parallel
-from longrun.builtin.snapshot_store import FileEntry, Manifest, SnapshotStore, blob_missing
+from longrun.builtin.snapshot_store import FileEntry, Manifest, SnapshotStore
 from longrun.engine.registry import App
 from longrun.model import OperationError
 
@@ -65,18 +65,10 @@ def _write_file(
 ) -> None:
     """One file, on a thread: written from its blob, then checked."""
     dest = os.path.join(stage, entry.path)
-    try:
-        where = store.locate(entry.digest)
-        digest, size = restore_file(where, dest, entry.mode, entry.mtime_ns, algorithm, meter.tick)
-    except BlobGone:  # its pack was rewritten since the index was read (``pack_gc``): again
-        store.index.refresh(force=True)
-        try:
-            where = store.locate(entry.digest)
-            digest, size = restore_file(
-                where, dest, entry.mode, entry.mtime_ns, algorithm, meter.tick
-            )
-        except BlobGone:
-            raise blob_missing(entry.digest, store.index.invalid) from None
+    digest, size = store.reading(
+        entry.digest,
+        lambda where: restore_file(where, dest, entry.mode, entry.mtime_ns, algorithm, meter.tick),
+    )
     _check(entry, digest, size)
     meter.item()
 

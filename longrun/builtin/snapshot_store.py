@@ -1,22 +1,23 @@
-"""A content-addressed snapshot store on disk: blobs by content hash (deduplicated), manifests."""
+"""A content-addressed snapshot store on disk: content by hash (blob files, packs), manifests."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import re
 import secrets
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from longrun.builtin.blob_writer import CHUNK, BlobWriter, Tick, write_all
 from longrun.builtin.content_hash import ALGORITHMS, DEFAULT, LEGACY
 from longrun.builtin.durability import Flush, Writeback, fsync_dir
 from longrun.builtin.pack_gc import collect_packs
 from longrun.builtin.pack_index import Location, PackIndex
+from longrun.builtin.restore_file import BlobGone
+from longrun.builtin.snapshot_manifest import FileEntry, Manifest
 from longrun.model import OperationError, new_id
 
 __all__ = [
@@ -27,77 +28,12 @@ __all__ = [
     "blob_missing",
 ]
 
+T = TypeVar("T")
+
 _GC_AGE = 3600.0  # seconds: a blob younger than this may belong to a take still running
 _FORMAT = "store.json"  # at the root: the store's format and the content hash new takes use
 _PACKED = 3  # the first format whose takes may pack small blobs (``pack_file``)
 _FORMATS = (1, 2, _PACKED)
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """One file of a snapshot: its path relative to the source, and what to restore."""
-
-    path: str
-    size: int
-    mode: int
-    mtime_ns: int
-    digest: str  # the content hash, by the manifest's algorithm: the name of its blob
-
-
-@dataclass
-class Manifest:
-    """What a snapshot holds: directories (with modes) and files (with content hashes, all of
-    one algorithm, ``hash``; a manifest that names none is SHA-256, the first format)."""
-
-    id: str
-    compartment_id: str
-    source: str
-    kind: str  # "dir" or "file"
-    created: float
-    files: list[FileEntry] = field(default_factory=list)
-    dirs: list[tuple[str, int]] = field(default_factory=list)  # (relative path, mode)
-    hash: str = LEGACY
-
-    @property
-    def size(self) -> int:
-        """The logical size: the sum of the file sizes."""
-        return sum(f.size for f in self.files)
-
-    def to_json(self) -> str:
-        raw = {
-            **{k: v for k, v in vars(self).items() if k not in ("files", "dirs")},
-            "files": [vars(f) for f in self.files],
-            "dirs": [list(d) for d in self.dirs],
-        }
-        return json.dumps(raw, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> Manifest:
-        raw = json.loads(text)
-        for entry in raw["files"]:
-            if "sha256" in entry:  # the first format's name for the digest
-                entry["digest"] = entry.pop("sha256")
-        raw["files"] = [FileEntry(**f) for f in raw["files"]]
-        raw["dirs"] = [tuple(d) for d in raw["dirs"]]
-        if raw.get("hash", LEGACY) not in ALGORITHMS:
-            raise ValueError(f"unknown content hash {raw['hash']!r}")
-        for path in [f.path for f in raw["files"]] + [d[0] for d in raw["dirs"][1:]]:
-            _check_path(path)
-        for entry in raw["files"]:
-            if not _DIGEST.fullmatch(entry.digest):
-                raise ValueError(f"{entry.path}: {entry.digest!r} is not a content hash")
-        return cls(**raw)
-
-
-_DIGEST = re.compile(r"[0-9a-f]{64}")  # SHA-256 and BLAKE3 alike: 32 bytes, in hex
-
-
-def _check_path(path: str) -> None:
-    """A path of a manifest stays inside the directory it is applied to: relative, with no
-    ``..``, ``.`` or empty part (a manifest is read from disk, so it is checked, not trusted)."""
-    parts = path.split("/")
-    if not path or path.startswith("/") or "\0" in path or any(p in ("", ".", "..") for p in parts):
-        raise ValueError(f"{path!r} is not a relative path inside the snapshot")
 
 
 def _unlink(path: str) -> None:
@@ -106,6 +42,17 @@ def _unlink(path: str) -> None:
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def _open_at(where: Location) -> tuple[int, int]:
+    path, offset, size = where
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise BlobGone(path) from None
+    if offset:
+        os.lseek(fd, offset, os.SEEK_SET)
+    return fd, size
 
 
 def blob_missing(digest: str, unreadable: dict[str, str] | None = None) -> OperationError:
@@ -246,22 +193,23 @@ class SnapshotStore:
             raise OperationError("BlobMissing", f"the content {digest} vanished from the store")
         return self.writer.place(str(temp), digest)
 
+    def reading(self, digest: str, read: Callable[[Location], T]) -> T:
+        """``read`` where content ``digest`` is; if that file is gone (``BlobGone``: its pack
+        was rewritten since the index was read, ``pack_gc``), once more after listing the packs
+        again. Raises ``blob_missing``."""
+        for again in (False, True):
+            if again:
+                self.index.refresh(force=True)
+            try:
+                return read(self.locate(digest))
+            except BlobGone:
+                continue
+        raise blob_missing(digest, self.index.invalid)
+
     def open_content(self, digest: str) -> tuple[int, int]:
         """An open descriptor at the start of content ``digest``, and its size (-1: to the end
         of the file); the caller closes it. Raises ``blob_missing``."""
-        path, offset, size = self.locate(digest)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:  # its pack was rewritten since the index was read: again
-            self.index.refresh(force=True)
-            path, offset, size = self.locate(digest)
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                raise blob_missing(digest) from None
-        if offset:
-            os.lseek(fd, offset, os.SEEK_SET)
-        return fd, size
+        return self.reading(digest, _open_at)
 
     # manifests -----------------------------------------------------------------------------
     def new_snapshot_id(self) -> str:
