@@ -74,21 +74,30 @@ class Writeback:
     ``sync_filesystem`` (still what makes the snapshot durable) has little left to wait for. A sync per ``every`` bytes, not a call per file: the kernel's flusher does the work,
     and the writers pay no thread hand-off per blob.
 
+    ``every=None`` makes no syncs along the way (and starts no thread): for writers that start
+    their own writeback, such as a take's pack files.
+
     Use as a context manager; leaving it waits for a sync under way.
     """
 
-    def __init__(self, root: Path, every: int = 64 << 20) -> None:
+    def __init__(self, root: Path, every: int | None = 64 << 20) -> None:
         self._root = root
         self._every = every
         self._pending = 0  # bytes written since the last sync began; races only shift a sync
         self._wake = threading.Event()
         self._done = False
         self.syncs = 0  # how many it made
-        self._thread = threading.Thread(target=self._run, name="longrun-writeback", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if every is not None:
+            self._thread = threading.Thread(
+                target=self._run, name="longrun-writeback", daemon=True
+            )
+            self._thread.start()
 
     def wrote(self, size: int) -> None:
         """``size`` more bytes were written to the store."""
+        if self._every is None:
+            return
         self._pending += size
         if self._pending >= self._every:
             self._pending = 0
@@ -108,7 +117,8 @@ class Writeback:
         """Stop; waits for a sync under way."""
         self._done = True
         self._wake.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
 
     def __enter__(self) -> Writeback:
         return self

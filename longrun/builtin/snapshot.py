@@ -26,9 +26,6 @@ from longrun.engine.registry import App
 __all__ = ["TakeInput", "path_lock", "register_snapshot", "run_parallel", "take"]
 
 
-_PACKED_EVERY = 1 << 62  # bytes between syncs along the way when the store packs: never
-
-
 class TakeInput(BaseModel):
     """What ``snapshot.take`` reads."""
 
@@ -137,7 +134,7 @@ def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
     # syncs along the way: the final one, before the manifest, has little left to wait for
     # (a packing store's workers start each pack's writeback as they seal it: syncs of the whole
     # file system meanwhile cost more CPU than they save, measured in the fast passes)
-    with Writeback(store.root, every=_PACKED_EVERY if store.packing else 64 << 20) as writeback:
+    with Writeback(store.root, every=None if store.packing else 64 << 20) as writeback:
         entries = _store_all(store, meter, writeback, base, files, data)
     flushing = store.flush()  # the content goes to disk while the end-of-take check runs
     again = file_names(source)

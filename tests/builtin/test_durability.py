@@ -29,6 +29,13 @@ def test_leaving_writeback_on_an_error_stops_its_thread(tmp_path: Path) -> None:
     assert not [t for t in threading.enumerate() if t.name == "longrun-writeback"]
 
 
+def test_writeback_without_a_period_never_syncs_and_starts_no_thread(tmp_path: Path) -> None:
+    with Writeback(tmp_path, every=None) as writeback:
+        assert not [t for t in threading.enumerate() if t.name == "longrun-writeback"]
+        writeback.wrote(1 << 40)
+    assert writeback.syncs == 0
+
+
 def test_flush_raises_in_the_waiting_thread(tmp_path: Path) -> None:
     flush = Flush(tmp_path / "missing")
     with pytest.raises(FileNotFoundError):
