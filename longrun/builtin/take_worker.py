@@ -85,7 +85,7 @@ def _packed(writer: BlobWriter, packs: str, epoch: int, indexes: Indexes) -> Ite
     if not packs:
         yield
         return
-    index, listed = indexes.get(packs, (PackIndex(packs), -1))
+    index, listed = indexes[packs] if packs in indexes else (PackIndex(packs), -1)
     if listed != epoch:
         index.refresh(force=True)
     indexes[packs] = (index, epoch)
