@@ -14,7 +14,7 @@ from longrun.builtin.content_hash import DEFAULT, Hasher, new_hasher
 from longrun.builtin.write_behind import start_writeback
 
 if TYPE_CHECKING:
-    from longrun.builtin.pack_file import PackWriter
+    from longrun.builtin.direct_pack import DirectPack
     from longrun.builtin.pack_index import PackIndex
 
 __all__ = ["CHUNK", "BlobWriter", "Tick", "chunk_buffer", "copy_hashing", "write_all"]
@@ -86,7 +86,7 @@ class BlobWriter:
     def __init__(self, blobs: str, tmp: str, prefix: str, algorithm: str = DEFAULT) -> None:
         self.blobs, self.tmp, self.prefix = blobs, tmp, prefix
         self.algorithm = algorithm
-        self.pack: PackWriter | None = None
+        self.pack: DirectPack | None = None
         self.index: PackIndex | None = None
         new_hasher(algorithm)  # an unknown algorithm fails here, not at the first file
         self._count = itertools.count()  # next() on a count is atomic across threads
@@ -104,10 +104,10 @@ class BlobWriter:
         """Store the content read from ``fd`` (at most ``limit`` bytes, when not -1); returns
         (digest, size, stored, bytes written) — stored is False when the blob was already
         there (deduplicated). Reads into this thread's buffer: each byte is read once for both
-        the hash and the copy; a new blob's writeback starts as soon as it is written
-        (``start_writeback``)."""
-        buffer = chunk_buffer()
-        view = memoryview(buffer)
+        the hash and the copy (into the pack's own buffer, when packing); a new blob's writeback
+        starts as soon as it is written (``start_writeback``)."""
+        pack = self.pack
+        view = memoryview(chunk_buffer()) if pack is None else pack.room()
         read = os.readv(fd, [view if limit < 0 else view[: min(CHUNK, limit)]])
         if tick is not None:
             tick(read)
@@ -115,7 +115,10 @@ class BlobWriter:
             digest = new_hasher(self.algorithm, view[:read]).hexdigest()
             if self.touch(digest):
                 return digest, read, False, 0
-            self._put_new(view[:read], digest)
+            if pack is not None:
+                pack.commit(digest, read)
+            else:
+                self._put_new(view[:read], digest)
             return digest, read, True, read
         hasher = new_hasher(self.algorithm, view)
         temp = self.temp(".blob")
@@ -170,12 +173,8 @@ class BlobWriter:
             os.replace(temp, self.blob(digest))
 
     def _put_new(self, data: memoryview, digest: str) -> None:
-        """Write a blob found missing (into the pack, when there is one): a concurrent writer
-        of the same content writes the same bytes, so replacing its blob is harmless (no second
-        existence check)."""
-        if self.pack is not None:
-            self.pack.append(digest, data)
-            return
+        """Write a blob found missing: a concurrent writer of the same content writes the same
+        bytes, so replacing its blob is harmless (no second existence check)."""
         temp = self.temp(".blob")
         fd = os.open(temp, _CREATE, 0o644)
         try:

@@ -1,11 +1,12 @@
 """Pack files: many small blobs in one file, with an index of them in its footer.
 
-A pack is the blobs' contents end to end; then one 48-byte record per blob (its digest's 32
+A pack is the blobs' contents end to end, and zeros after them where its length must be whole
+4 KiB blocks (a take's packs, written past the page cache: ``direct_pack``); then one 48-byte record per blob (its digest's 32
 bytes, its offset and size, little-endian); then a JSON header (the content hash, the number of
 records); then 16 bytes: the header's length and ``MAGIC``. Records, not JSON, so that reading
-the index of a store of a million small files costs a ``struct`` pass, not a parse. A take's
-worker writes one pack per job into the store's ``tmp/`` and renames it into ``packs/`` once
-sealed, so a pack in ``packs/`` is always whole. One file per job instead of one per small
+the index of a store of a million small files costs a ``struct`` pass, not a parse. A pack is
+written in the store's ``tmp/`` and renamed into ``packs/`` once sealed, so a pack in ``packs/``
+is always whole. One file per job instead of one per small
 file: the kernel creates, names and writes back a few hundred files per GiB, not ten thousand.
 """
 
@@ -19,7 +20,7 @@ import struct
 from longrun.builtin.blob_writer import write_all
 from longrun.builtin.write_behind import start_writeback
 
-__all__ = ["MAGIC", "PackInvalid", "PackWriter", "read_footer", "read_records"]
+__all__ = ["MAGIC", "PackInvalid", "PackWriter", "footer", "read_footer", "read_records"]
 
 MAGIC = b"LRPACK02"
 _TRAILER = struct.Struct("<Q8s")  # the header's length, MAGIC
@@ -30,12 +31,29 @@ Entry = tuple[str, int, int]  # (hex digest, offset, size)
 Record = tuple[bytes, int, int]  # (digest, offset, size)
 
 
+def footer(records: list[Record], algorithm: str) -> bytes:
+    """What follows a pack's contents: the records, the header and the trailer."""
+    header = json.dumps({"hash": algorithm, "blobs": len(records)}, separators=(",", ":"))
+    encoded = header.encode("ascii")
+    return (
+        b"".join(_RECORD.pack(*record) for record in records)
+        + encoded
+        + _TRAILER.pack(len(encoded), MAGIC)
+    )
+
+
+def listed(entries: dict[str, tuple[int, int]]) -> list[Record]:
+    """Records of ``entries`` (hex digest -> (offset, size))."""
+    return [(bytes.fromhex(d), o, s) for d, (o, s) in entries.items()]
+
+
 class PackInvalid(Exception):
     """A file in ``packs/`` that is not a whole pack (named in the message)."""
 
 
 class PackWriter:
-    """Appends blobs to the temp file ``temp``; ``seal`` moves it into ``folder`` as a pack."""
+    """Appends blobs to the temp file ``temp``; ``seal`` moves it into ``folder`` as a pack
+    (through the page cache: the collection's rewrites; a take's packs: ``direct_pack``)."""
 
     def __init__(self, temp: str, folder: str, algorithm: str) -> None:
         self.temp, self.folder, self.algorithm = temp, folder, algorithm
@@ -56,7 +74,7 @@ class PackWriter:
 
     def listed(self) -> list[Record]:
         """What the records say: (digest, offset, size) of each blob appended."""
-        return [(bytes.fromhex(d), o, s) for d, (o, s) in self.entries.items()]
+        return listed(self.entries)
 
     def seal(self) -> str | None:
         """Write the records, the header and the trailer, start the writeback and move the
@@ -65,12 +83,7 @@ class PackWriter:
             return None
         fd, self._fd = self._fd, None
         try:
-            records = b"".join(_RECORD.pack(*record) for record in self.listed())
-            header = json.dumps(
-                {"hash": self.algorithm, "blobs": len(self.entries)}, separators=(",", ":")
-            ).encode("ascii")
-            trailer = _TRAILER.pack(len(header), MAGIC)
-            write_all(fd, memoryview(records + header + trailer))
+            write_all(fd, memoryview(footer(self.listed(), self.algorithm)))
             start_writeback(fd)
         finally:
             os.close(fd)

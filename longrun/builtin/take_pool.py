@@ -13,6 +13,7 @@ from longrun.builtin import worker_pool
 from longrun.builtin.blob_writer import BlobWriter
 from longrun.builtin.durability import Writeback
 from longrun.builtin.meter import Meter
+from longrun.builtin.pack_index import PackIndex
 from longrun.builtin.source_tree import changed
 
 __all__ = ["MIN_BYTES", "MIN_FILES", "batches", "copy_contents", "pays", "store_files"]
@@ -72,7 +73,7 @@ def store_files(
             raise changed(reply[1], reply[2])
         _record(meter, writeback, [rel for rel, _ in batch], reply, done)
 
-    worker_pool.dispatch(processes, meter, jobs, on_reply, _leftovers(writer))
+    _dispatch(writer, packs, meter, jobs, on_reply, processes, done)
 
 
 Contents = Sequence[tuple[str, tuple[str, int, int], int]]  # (digest, where, size)
@@ -101,7 +102,37 @@ def copy_contents(
             return
         _record(meter, writeback, [digest for digest, _, _ in batch], reply, done)
 
-    worker_pool.dispatch(processes, meter, jobs, on_reply, _leftovers(writer))
+    _dispatch(writer, packs, meter, jobs, on_reply, processes, done)
+
+
+def _dispatch(
+    writer: BlobWriter,
+    packs: str,
+    meter: Meter,
+    jobs: list[worker_pool.Job],
+    on_reply: worker_pool.Reply,
+    processes: int,
+    done: dict[str, tuple[str, int]],
+) -> None:
+    """The jobs on the processes, then (when they pack) a flush: their packs land after their
+    replies. When the processes fail meanwhile, what ``done`` holds whose content did not land
+    (its pack died with its worker) leaves it, for the caller to store again."""
+    try:
+        worker_pool.dispatch(
+            processes, meter, jobs, on_reply, _leftovers(writer), ("flush",) if packs else None
+        )
+    except worker_pool.Unavailable:
+        if packs and done:
+            index = PackIndex(packs)
+            index.refresh(force=True)
+            lost = [name for name, (digest, _) in done.items() if not _landed(writer, index, digest)]
+            for name in lost:
+                del done[name]
+        raise
+
+
+def _landed(writer: BlobWriter, index: PackIndex, digest: str) -> bool:
+    return index.locate(digest) is not None or os.path.exists(writer.blob(digest))
 
 
 def _record(

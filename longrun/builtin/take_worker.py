@@ -12,7 +12,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from longrun.builtin.blob_writer import BlobWriter, Tick
-from longrun.builtin.pack_file import PackWriter
+from longrun.builtin.direct_pack import Sealer
 from longrun.builtin.pack_index import PackIndex
 from longrun.builtin.restore_file import BlobGone, restore_file
 
@@ -64,8 +64,6 @@ def store_file(
 # a store job: ("store", epoch, blobs dir, tmp dir, temp prefix, content hash, packs dir (""
 #               for none), base dir, [(relative path, size, mtime, ino)])
 Job = tuple[str, int, str, str, str, str, str, str, Sequence[tuple[str, int, int, int]]]
-Writers = dict[tuple[str, str, str, str], BlobWriter]
-Indexes = dict[str, tuple[PackIndex, int]]  # by packs dir: the index, the run it was listed in
 
 
 def _ticker(abort: Any, epoch: int) -> Tick:
@@ -76,48 +74,72 @@ def _ticker(abort: Any, epoch: int) -> Tick:
     return tick
 
 
+class _State:
+    """What a worker keeps between jobs: its blob writers, pack indexes and packs on their way."""
+
+    def __init__(self, abort: Any) -> None:
+        self.abort = abort
+        self.writers: dict[tuple[str, str, str, str], BlobWriter] = {}
+        self.indexes: dict[str, tuple[PackIndex, int]] = {}  # by packs dir: (index, run listed)
+        self._sealer: Sealer | None = None
+
+    def writer(self, blobs: str, tmp: str, prefix: str, algorithm: str) -> BlobWriter:
+        key = (blobs, tmp, prefix, algorithm)
+        writer = self.writers.get(key)
+        if writer is None:
+            writer = self.writers[key] = BlobWriter(blobs, tmp, prefix, algorithm)
+        return writer
+
+    @property
+    def sealer(self) -> Sealer:
+        if self._sealer is None:
+            self._sealer = Sealer()
+        return self._sealer
+
+    def flush(self, epoch: int) -> None:
+        if self._sealer is not None:
+            self._sealer.flush(epoch)
+
+
 @contextlib.contextmanager
-def _packed(writer: BlobWriter, packs: str, epoch: int, indexes: Indexes) -> Iterator[None]:
-    """With a packs dir: the new small blobs of what runs inside go into one pack, sealed (in
-    place, whole) when it ends well, and dropped when it does not. The packs are listed once
-    per run (``epoch``): what other workers pack meanwhile is not looked for, so content met
-    in two of a run's jobs at once may be stored twice (space, never a wrong answer)."""
+def _packed(writer: BlobWriter, packs: str, epoch: int, state: _State) -> Iterator[None]:
+    """With a packs dir: the new small blobs of what runs inside go into one pack, handed to
+    the sealing thread (to land in place, whole) when it ends well, and dropped when it does
+    not. The packs are listed once per run (``epoch``): what other workers pack meanwhile is not
+    looked for, so content met in two of a run's jobs at once may be stored twice (space, never
+    a wrong answer)."""
     if not packs:
         yield
         return
-    index, listed = indexes[packs] if packs in indexes else (PackIndex(packs), -1)
+    index, listed = state.indexes[packs] if packs in state.indexes else (PackIndex(packs), -1)
     if listed != epoch:
         index.refresh(force=True)
-    indexes[packs] = (index, epoch)
+    state.indexes[packs] = (index, epoch)
     writer.index = index
-    pack = writer.pack = PackWriter(writer.temp(), packs, writer.algorithm)
+    sealer = state.sealer
+    pack = writer.pack = sealer.open(writer.temp(), packs, writer.algorithm)
     try:
         yield
-        path = pack.seal()
-        if path is not None:
-            index.add(path, pack.listed())
     except BaseException:
-        pack.discard()
+        sealer.drop(pack)
         raise
     finally:
         writer.pack = None
+    sealer.seal(
+        pack,
+        epoch,
+        lambda: bool(state.abort.value >= epoch),
+        lambda path: index.add(path, pack.listed()),
+    )
 
 
-def _writer(writers: Writers, blobs: str, tmp: str, prefix: str, algorithm: str) -> BlobWriter:
-    key = (blobs, tmp, prefix, algorithm)
-    writer = writers.get(key)
-    if writer is None:
-        writer = writers[key] = BlobWriter(blobs, tmp, prefix, algorithm)
-    return writer
-
-
-def _store(job: Job, abort: Any, writers: Writers, indexes: Indexes) -> list[Any]:
+def _store(job: Job, state: _State) -> list[Any]:
     """Store a job's source files, each checked unedited."""
     _, epoch, blobs, tmp, prefix, algorithm, packs, base, files = job
-    writer = _writer(writers, blobs, tmp, prefix, algorithm)
-    tick = _ticker(abort, epoch)
+    writer = state.writer(blobs, tmp, prefix, algorithm)
+    tick = _ticker(state.abort, epoch)
     stored = []
-    with _packed(writer, packs, epoch, indexes):
+    with _packed(writer, packs, epoch, state):
         for rel, size, mtime_ns, ino in files:
             tick(0)
             stored.append(store_file(writer, f"{base}/{rel}", (size, mtime_ns, ino), tick))
@@ -129,14 +151,14 @@ def _store(job: Job, abort: Any, writers: Writers, indexes: Indexes) -> list[Any
 Copy = tuple[str, int, str, str, str, str, str, Sequence[tuple[str, tuple[str, int, int]]]]
 
 
-def _copy(job: Copy, abort: Any, writers: Writers, indexes: Indexes) -> list[Any]:
+def _copy(job: Copy, state: _State) -> list[Any]:
     """Store contents of another store (a blob file each, or a range of a pack), hashed again
     as they are: the parent compares each digest with the name it was copied under."""
     _, epoch, blobs, tmp, prefix, algorithm, packs, contents = job
-    writer = _writer(writers, blobs, tmp, prefix, algorithm)
-    tick = _ticker(abort, epoch)
+    writer = state.writer(blobs, tmp, prefix, algorithm)
+    tick = _ticker(state.abort, epoch)
     stored = []
-    with _packed(writer, packs, epoch, indexes):
+    with _packed(writer, packs, epoch, state):
         for _, (path, offset, size) in contents:
             tick(0)
             try:
@@ -168,13 +190,16 @@ def _restore(job: Restore, abort: Any) -> list[tuple[str, int]]:
     return written
 
 
-def _outcome(job: Any, abort: Any, writers: Writers, indexes: Indexes) -> tuple[Any, ...]:
+def _outcome(job: Any, state: _State) -> tuple[Any, ...]:
     try:
+        if job[0] == "flush":
+            state.flush(job[1])
+            return ("ok", [])
         if job[0] == "restore":
-            return ("ok", _restore(job, abort))
+            return ("ok", _restore(job, state.abort))
         if job[0] == "copy":
-            return ("ok", _copy(job, abort, writers, indexes))
-        return ("ok", _store(job, abort, writers, indexes))
+            return ("ok", _copy(job, state))
+        return ("ok", _store(job, state))
     except Aborted:
         return ("aborted",)
     except Changed as exc:
@@ -191,13 +216,13 @@ def serve(conn: Connection, abort: Any) -> None:
     """A worker process: run each job received on ``conn`` and send back its outcome, until
     None or the parent's end closes. ``abort`` (shared memory) holds the epoch of the last
     stopped run: a job of that run or older stops at its next chunk (a store job removes its
-    temp file).
+    temp file). A store or copy job's pack lands after its reply (``direct_pack``): a
+    ("flush", epoch) message waits until all have, and replies ("ok", []) or what failed.
 
     Outcomes: ("ok", [per file: (digest, size, bytes written) stored or copied, (digest, size)
     restored]), ("changed", path, what), ("missing", blob path), ("aborted",),
     ("oserror", errno, message, filename) or ("error", text)."""
-    writers: Writers = {}
-    indexes: Indexes = {}
+    state = _State(abort)
     while True:
         try:
             job = conn.recv()
@@ -205,7 +230,7 @@ def serve(conn: Connection, abort: Any) -> None:
             return
         if job is None:
             return
-        reply = _outcome(job, abort, writers, indexes)
+        reply = _outcome(job, state)
         try:
             conn.send(reply)
         except (EOFError, OSError):

@@ -202,14 +202,26 @@ def dispatch(
     jobs: Sequence[Job],
     on_reply: Reply,
     leftovers: Leftovers | None = None,
+    finish: tuple[Any, ...] | None = None,
 ) -> None:
     """Run ``jobs`` on the pool, each worker taking the next as it sends back one; each reply
-    goes to ``on_reply``, in the order they come. A cancel (``meter``) or an error stops every
-    job under way (they stop at their next chunk), then raises. Raises ``Unavailable`` when the
-    processes cannot run them: busy, not started, or one died (then ``leftovers`` cleans up
-    after each worker). The jobs whose replies came are done; the caller does the rest."""
+    goes to ``on_reply``, in the order they come. Then ``finish``, when given, goes to every
+    worker, and each reply to it to ``raise_for`` (the jobs' packs land after their replies:
+    ("flush",) waits for them). A cancel (``meter``) or an error stops every job under way
+    (they stop at their next chunk), then raises. Raises ``Unavailable`` when the processes
+    cannot run them: busy, not started, or one died (then ``leftovers`` cleans up after each
+    worker). The jobs whose replies came are done, but for what a finish had to wait for; the
+    caller does the rest."""
     with _session(processes) as pool:
-        _Run(pool, meter, on_reply, leftovers).run(jobs)
+        run = _Run(pool, meter, on_reply, leftovers)
+        try:
+            run.run(jobs)
+        except BaseException:
+            if finish is not None:  # nothing of the run is still being written when it ends
+                run.settle(finish)
+            raise
+        if finish is not None:
+            run.run([(finish, None)] * len(pool.workers), each=True)
 
 
 class _Run:
@@ -221,7 +233,9 @@ class _Run:
         self.pool, self.meter, self.on_reply, self.leftovers = pool, meter, on_reply, leftovers
         self.busy: dict[Connection, Any] = {}
 
-    def run(self, jobs: Sequence[Job]) -> None:
+    def run(self, jobs: Sequence[Job], each: bool = False) -> None:
+        """Run ``jobs``, each on the next idle worker (``each``: one on every worker, their
+        replies to ``raise_for``)."""
         pending = deque(jobs)
         idle = [conn for _, conn in self.pool.workers]
         try:
@@ -232,8 +246,12 @@ class _Run:
                 for ready in wait(list(self.busy), timeout=0.1):
                     conn = cast(Connection, ready)
                     about = self.busy.pop(conn)
-                    self.on_reply(about, self._receive(conn))
-                    idle.append(conn)
+                    reply = self._receive(conn)
+                    if each:
+                        raise_for(reply)
+                    else:
+                        self.on_reply(about, reply)
+                        idle.append(conn)
                 self.meter.ctx.check_cancelled()
         except BaseException:
             self._stop()
@@ -254,11 +272,25 @@ class _Run:
             _discard(self.leftovers)
             raise Unavailable() from None
 
+    def settle(self, finish: tuple[Any, ...]) -> None:
+        """After a stop: ``finish`` on every worker, its outcome ignored (kill the pool if one
+        does not answer within ``_DRAIN`` s)."""
+        if self.pool is not _pool:
+            return
+        for _, conn in self.pool.workers:
+            with contextlib.suppress(Unavailable):
+                self._send(conn, finish, None)
+        self._drain()
+
     def _stop(self) -> None:
         """Stop this run's jobs; kill the pool if one does not stop within ``_DRAIN`` s."""
         if self.pool is not _pool:  # it was discarded: its workers are gone
             return
         self.pool.abort.value = self.pool.epoch
+        self._drain()
+
+    def _drain(self) -> None:
+        """Wait for the replies under way, ignored; kill the pool if one is late."""
         deadline = time.monotonic() + _DRAIN
         while self.busy and self.pool is _pool:
             ready = wait(list(self.busy), timeout=max(0.0, deadline - time.monotonic()))
