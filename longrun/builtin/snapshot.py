@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from longrun.builtin import take_pool, worker_pool
 from longrun.builtin.durability import Writeback
 from longrun.builtin.meter import Meter, Stopped
+from longrun.builtin.snapshot_manifest import encode_entry
 from longrun.builtin.snapshot_store import FileEntry, Manifest, SnapshotStore
 from longrun.builtin.source_tree import changed, file_names, scan
 from longrun.builtin.take_worker import Changed, store_file
@@ -95,30 +96,37 @@ def _store_all(
     base: str,
     files: dict[str, os.stat_result],
     data: TakeInput,
-) -> list[FileEntry]:
+) -> tuple[list[FileEntry], list[str]]:
     """Every file into the store, largest first: with the worker processes when it pays and
-    they are there, else (or for what they left) with threads. Entries by path."""
+    they are there, else (or for what they left) with threads. The entries by path, and each
+    one's JSON (encoded as the processes' jobs come back, while they read on)."""
     ordered = sorted(files.items(), key=lambda item: -item[1].st_size)
     done: dict[str, tuple[str, int]] = {}
+    made: dict[str, tuple[FileEntry, str]] = {}
+
+    def keep(rel: str, digest: str, size: int) -> None:
+        seen = files[rel]
+        entry = FileEntry(rel, size, stat.S_IMODE(seen.st_mode), seen.st_mtime_ns, digest)
+        made[rel] = (entry, encode_entry(entry))
+
     total = sum(st.st_size for st in files.values())
     if data.threads > 1 and take_pool.pays(total, len(files), bool(data.throttle_bytes_per_second)):
         processes = worker_pool.workers_for(data.threads)
         with contextlib.suppress(worker_pool.Unavailable):
             take_pool.store_files(
                 store.writer, store.packs_for_workers(), meter, writeback, base, ordered,
-                processes, done,
+                processes, done, keep,
             )
-    entries = [
-        FileEntry(rel, size, stat.S_IMODE(files[rel].st_mode), files[rel].st_mtime_ns, digest)
-        for rel, (digest, size) in done.items()
-    ]
     jobs = [
         partial(_read_file, store, meter, writeback, f"{base}/{rel}", rel, st)
         for rel, st in ordered
         if rel not in done
     ]
-    entries += run_parallel(meter, jobs, data.threads)
-    return sorted(entries, key=lambda e: e.path)
+    for entry in run_parallel(meter, jobs, data.threads):
+        made[entry.path] = (entry, encode_entry(entry))
+    # the scan's order is nearly the paths' (a folder's files before its subfolders'): quick
+    pairs = sorted((made[rel] for rel in files), key=lambda pair: pair[0].path)
+    return [entry for entry, _ in pairs], [text for _, text in pairs]
 
 
 def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
@@ -135,7 +143,7 @@ def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
     # (a packing store's workers start each pack's writeback as they seal it: syncs of the whole
     # file system meanwhile cost more CPU than they save, measured in the fast passes)
     with Writeback(store.root, every=None if store.packing else 64 << 20) as writeback:
-        entries = _store_all(store, meter, writeback, base, files, data)
+        entries, encoded = _store_all(store, meter, writeback, base, files, data)
     flushing = store.flush()  # the content goes to disk while the end-of-take check runs
     again = file_names(source)
     for rel in sorted(set(files) ^ again):
@@ -150,7 +158,7 @@ def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
         dirs,
         store.algorithm,
     )
-    store.publish(manifest, flushing)
+    store.publish(manifest, flushing, encoded)
     ctx.add_resource("snapshot", "CREATED", manifest.id, entity_uri=store.root.as_uri())
     ctx.set_resource_location(manifest.id)
     rate = total / meter.elapsed if meter.elapsed > 0 else None

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from longrun.builtin.content_hash import ALGORITHMS, LEGACY
 
-__all__ = ["FileEntry", "Manifest"]
+__all__ = ["FileEntry", "Manifest", "encode_entry"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,12 @@ class FileEntry:
     mode: int
     mtime_ns: int
     digest: str  # the content hash, by the manifest's algorithm: the name of its blob
+
+
+def encode_entry(entry: FileEntry) -> str:
+    """A file entry as its manifest's JSON holds it (a take encodes each as its file is stored,
+    not all at the end)."""
+    return json.dumps(vars(entry), separators=(",", ":"))
 
 
 @dataclass
@@ -42,13 +48,20 @@ class Manifest:
         """The logical size: the sum of the file sizes."""
         return sum(f.size for f in self.files)
 
-    def to_json(self) -> str:
-        raw = {
-            **{k: v for k, v in vars(self).items() if k not in ("files", "dirs")},
-            "files": [vars(f) for f in self.files],
-            "dirs": [list(d) for d in self.dirs],
-        }
-        return json.dumps(raw, separators=(",", ":"))
+    def to_json(self, files: list[str] | None = None) -> str:
+        """The manifest's JSON; ``files``: its files' ``encode_entry``, when they were encoded
+        already (the same text)."""
+        head = {k: v for k, v in vars(self).items() if k not in ("files", "dirs")}
+        if files is None:
+            files = [encode_entry(f) for f in self.files]
+        return (
+            json.dumps(head, separators=(",", ":"))[:-1]
+            + ',"files":['
+            + ",".join(files)
+            + '],"dirs":'
+            + json.dumps([list(d) for d in self.dirs], separators=(",", ":"))
+            + "}"
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:

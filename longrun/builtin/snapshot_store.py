@@ -219,12 +219,14 @@ class SnapshotStore:
         """Start making what was written to this store durable, in the background."""
         return Flush(self.root)
 
-    def publish(self, manifest: Manifest, flushing: Flush | None = None) -> None:
+    def publish(
+        self, manifest: Manifest, flushing: Flush | None = None, files: list[str] | None = None
+    ) -> None:
         """Make the snapshot visible, all at once, only once its content is durable: the file
         system is synced first (``flushing``, when it was started after the last blob was
         written; else now), then the manifest is written, synced and renamed into place, and
-        the rename synced in turn."""
-        text = manifest.to_json().encode("utf-8")  # while the sync runs
+        the rename synced in turn. ``files``: the files' JSON, when encoded already."""
+        text = manifest.to_json(files).encode("utf-8")  # while the sync runs
         (flushing or self.flush()).wait()
         temp = self._temp(".json")
         fd = os.open(temp, _CREATE, 0o644)

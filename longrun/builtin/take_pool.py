@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from longrun.builtin import worker_pool
@@ -56,12 +56,13 @@ def store_files(
     files: Files,
     processes: int,
     done: dict[str, tuple[str, int]],
+    each: Callable[[str, str, int], None] | None = None,
 ) -> None:
     """Store ``files`` (relative to ``base``, largest first) with the worker processes (new
     small ones packed into ``packs``, one pack per job, unless it is ""), recording each stored
-    file's (digest, size) in ``done`` as its job comes back. Raises ``worker_pool.Unavailable``
-    when the processes cannot do it (``done`` then holds what they did; the caller does the
-    rest)."""
+    file's (digest, size) in ``done`` as its job comes back (and telling ``each``, with the
+    file's name, meanwhile). Raises ``worker_pool.Unavailable`` when the processes cannot do it
+    (``done`` then holds what they did; the caller does the rest)."""
     head = ("store", writer.blobs, writer.tmp, writer.prefix, writer.algorithm, packs, base)
     jobs = [
         ((*head, [(rel, st.st_size, st.st_mtime_ns, st.st_ino) for rel, st in batch]), batch)
@@ -72,6 +73,9 @@ def store_files(
         if reply[0] == "changed":
             raise changed(reply[1], reply[2])
         _record(meter, writeback, [rel for rel, _ in batch], reply, done)
+        if each is not None:
+            for (rel, _), (digest, size, _) in zip(batch, reply[1], strict=True):
+                each(rel, digest, size)
 
     _dispatch(writer, packs, meter, jobs, on_reply, processes, done)
 
