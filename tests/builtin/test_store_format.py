@@ -14,6 +14,7 @@ import blake3
 import pytest
 
 from longrun.builtin import default_app
+from longrun.builtin.snapshot_manifest import FileEntry, Manifest, encode_entry
 from longrun.builtin.snapshot_store import SnapshotStore
 from longrun.engine.registry import App
 from longrun.model import OperationError, Status
@@ -245,3 +246,22 @@ def test_gc_collects_nothing_while_a_manifest_cannot_be_read(
     path.unlink()  # once the operator removed it, the blobs are unreferenced: collected
     assert store.gc() == len(blobs)
     assert blob_names(store.root) == set()
+
+
+def test_a_manifest_encoded_entry_by_entry_is_the_same_json() -> None:
+    files = [
+        FileEntry('a "quoted" name', 3, 0o644, 1_700_000_000_123_456_789, "ab" * 32),
+        FileEntry("dé/ñ\\x.txt", 0, 0o600, 0, "cd" * 32),
+    ]
+    dirs = [(".", 0o755), ("dé", 0o700)]
+    manifest = Manifest("snap-1", "c1", "/src", "dir", 1.5, files, dirs, "blake3")
+    whole = {
+        **{k: v for k, v in vars(manifest).items() if k not in ("files", "dirs")},
+        "files": [vars(f) for f in files],
+        "dirs": [list(d) for d in manifest.dirs],
+    }
+    text = manifest.to_json([encode_entry(f) for f in files])
+    assert text == manifest.to_json() == json.dumps(whole, separators=(",", ":"))
+    assert Manifest.from_json(text) == manifest
+    empty = Manifest("snap-2", "c1", "/src/f", "file", 2.0, [], [(".", 0)], "blake3")
+    assert Manifest.from_json(empty.to_json([])) == empty
