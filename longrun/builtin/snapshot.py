@@ -140,8 +140,8 @@ def take(store: SnapshotStore, ctx: Any, data: TakeInput) -> dict[str, Any]:
     meter = Meter(ctx, total, len(files), data.throttle_bytes_per_second)
     base = str(source.parent if kind == "file" else source)
     # syncs along the way: the final one, before the manifest, has little left to wait for
-    # (a packing store's workers start each pack's writeback as they seal it: syncs of the whole
-    # file system meanwhile cost more CPU than they save, measured in the fast passes)
+    # (a packing store's workers write their packs past the page cache, leaving next to nothing
+    # for them: syncs of the whole file system meanwhile cost more CPU than they would save)
     with Writeback(store.root, every=None if store.packing else 64 << 20) as writeback:
         entries, encoded = _store_all(store, meter, writeback, base, files, data)
     flushing = store.flush()  # the content goes to disk while the end-of-take check runs
