@@ -69,6 +69,8 @@ class DirectPack:
 
     def commit(self, digest: str, size: int) -> None:
         """Keep the ``size`` bytes just read into ``room`` as content ``digest``."""
+        if self._fd is None:  # here, not on the sealing thread: the disk's writes wait on it
+            self._open()
         self.entries[digest] = (self._base + self._fill, size)
         self._fill += size
 
@@ -113,12 +115,15 @@ class DirectPack:
 
     def _write(self, size: int) -> None:
         """Write the buffer's first ``size`` bytes (whole blocks) at its file offset."""
-        if self._fd is None:
-            self._fd = _open(self.temp)
-            self._made = True
+        fd = self._fd if self._fd is not None else self._open()
         done = 0
         while done < size:
-            done += os.pwrite(self._fd, self._view[done:size], self._base + done)
+            done += os.pwrite(fd, self._view[done:size], self._base + done)
+
+    def _open(self) -> int:
+        fd = self._fd = _open(self.temp)
+        self._made = True
+        return fd
 
     def _close(self) -> None:
         fd, self._fd = self._fd, None
