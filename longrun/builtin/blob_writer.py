@@ -128,11 +128,17 @@ class BlobWriter:
             try:
                 write_all(out, view[:read])  # before the buffer is reused
                 size += copy_hashing(fd, out, hasher, tick, -1 if limit < 0 else limit - read)
-                start_writeback(out)
+                digest = hasher.hexdigest()
+                stored = not self.touch(digest)
+                if stored:  # a copy of stored content is not written out: its pages go with it
+                    start_writeback(out)
             finally:
                 os.close(out)
-            digest = hasher.hexdigest()
-            return digest, size, self.place(temp, digest), size
+            if not stored:
+                _unlink(temp)
+                return digest, size, False, 0
+            self._move(temp, digest)
+            return digest, size, True, size
         except BaseException:
             _unlink(temp)
             raise

@@ -82,3 +82,22 @@ def test_writeback_starts_on_a_file_and_is_harmless_where_it_cannot(tmp_path: Pa
     finally:
         os.close(read)
         os.close(write)
+
+
+@pytest.mark.parametrize("size", [CHUNK - 1, 3 * CHUNK + 7])
+def test_stored_content_met_again_counts_nothing_written(
+    tmp_path: Path, store: SnapshotStore, size: int
+) -> None:
+    """A large file's copy is only known to be a duplicate once it is read: it is then dropped
+    before its writeback starts, and the writes a take counts (for its syncs) leave it out."""
+    source = tmp_path / "source"
+    source.write_bytes(os.urandom(size))
+    written = []
+    for _ in range(2):
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            written.append(store.writer.put(fd)[3])
+        finally:
+            os.close(fd)
+    assert written == [size, 0]
+    assert list(store.tmp.iterdir()) == []
