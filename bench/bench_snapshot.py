@@ -249,6 +249,8 @@ def main() -> None:
         f"   {t_cp / t_take:.2f}x cp -r best/best; median of same-round ratios {same_round:.2f}x"
         f" (target >= 0.8x); {synced_round:.2f}x cp -r + sync"
     )
+    passes = ", ".join(f"{r['cp -r'] / r['snapshot.take']:.2f}" for r in rounds)
+    print(f"{'':<22} same-round ratios: {passes}")
     print(
         f"{'durable write floor':<22} {mbps(best[floor]):8.0f} MB/s ({mbps(median[floor]):.0f})"
         f"   the take takes {over_floor:.2f}x its time (same-round median); a take as fast as"
