@@ -7,8 +7,9 @@ found new): no copy between the read and the write. ``Sealer.seal`` hands the fu
 sealing thread, which writes it (zeros, then the footer, make it whole 4 KiB blocks), closes the
 file and renames it into ``packs/``, while the worker reads its next job into another buffer.
 A worker replies for a job before its pack has landed; ``Sealer.flush`` (the run's last message
-to each worker) waits until every pack of the run has, and raises what failed. On a file system
-without O_DIRECT (tmpfs) the pack goes through the page cache with its writeback started.
+to each worker) waits until every pack of the run has, and raises what failed. Where O_DIRECT
+is refused (some FUSE and network file systems, tmpfs before Linux 6.6) the pack goes through
+the page cache with its writeback started.
 """
 
 from __future__ import annotations
