@@ -61,9 +61,6 @@ class PackWriter:
         self._fd: int | None = None
         self._end = 0
 
-    def has(self, digest: str) -> bool:
-        return digest in self.entries
-
     def append(self, digest: str, data: memoryview) -> None:
         """Add one blob's content (the caller hashed it: ``digest``)."""
         if self._fd is None:
